@@ -1,0 +1,189 @@
+"""How the command-line tools show meters to people and to programs."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from leviton_driver.catalogue import READINGS
+from leviton_driver.meter import Identity, Snapshot
+from leviton_driver.simulator import MeterSimulator
+
+
+def number(value: float | int | None, precision: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and precision == 0:
+        return str(value)
+    return f"{value:.{precision}f}"
+
+
+def _value(key: str, value: float | int | None) -> str:
+    reading = READINGS.get(key)
+    precision = reading.precision if reading else 2
+    unit = f" {reading.unit}" if reading and reading.unit and value is not None else ""
+    return number(value, precision) + unit
+
+
+def identity_line(identity: Identity) -> str:
+    """One line naming a meter: series, model, versions."""
+    parts = [f"Series {identity.series}"]
+    if identity.model:
+        parts.append(f"model {identity.model}")
+    if identity.points:
+        parts.append(f"{identity.points} points")
+    if identity.hardware_version or identity.software_version:
+        parts.append(
+            f"hardware V{identity.hardware_version or '?'} software V{identity.software_version or '?'}"
+        )
+    if identity.program_id is not None:
+        parts.append(f"program id {identity.program_id}")
+    return ", ".join(parts)
+
+
+def _model_words(identity: Identity) -> str | None:
+    info = identity.model_info
+    if info is None:
+        return None
+    words = [f"{info.format} format"]
+    if info.voltage_configuration:
+        words.append(info.voltage_configuration)
+    if info.ct_rating_amps:
+        words.append(f"{info.ct_rating_amps} A CTs")
+    elif info.ct_description:
+        words.append(f"CTs: {info.ct_description}")
+    if info.enclosure:
+        words.append(f"{info.enclosure} enclosure")
+    if info.demand is True:
+        words.append("demand option")
+    elif info.demand is False:
+        words.append("no demand option")
+    words.extend(info.options)
+    return ", ".join(words)
+
+
+def meter_text(url: str, identity: Identity, snapshot: Snapshot) -> str:
+    lines = [f"Unit {identity.unit_id} on {url}: Leviton Series {identity.series}"]
+    if identity.model:
+        described = _model_words(identity)
+        lines.append(
+            f"  Model            {identity.model}" + (f" ({described})" if described else "")
+        )
+    if identity.hardware_version or identity.software_version:
+        lines.append(
+            f"  Versions         hardware V{identity.hardware_version}, software V{identity.software_version}"
+        )
+    if identity.program_id is not None:
+        lines.append(
+            f"  Program id       {identity.program_id} (Leviton's key to the serial number)"
+        )
+    if identity.profile:
+        lines.append(f"  Register profile {identity.profile}")
+    for note in identity.notes:
+        lines.append(f"  Note: {note}")
+    if snapshot.readings:
+        lines.append("  Readings")
+        for key, value in snapshot.readings.items():
+            if value is None and key == "derived_power":
+                lines.append(
+                    f"    {READINGS[key].name:<28} - (needs a few polls: derived from energy steps)"
+                )
+                continue
+            lines.append(
+                f"    {READINGS[key].name if key in READINGS else key:<28} {_value(key, value)}"
+            )
+    if snapshot.points:
+        keys = list(next(iter(snapshot.points.values())))
+        header = "  Point " + "".join(f"{_short(k):>14}" for k in keys)
+        lines.append(header)
+        for point, values in snapshot.points.items():
+            lines.append(
+                f"  {point:>5} " + "".join(f"{_value(k, values.get(k)):>14}" for k in keys)
+            )
+    return "\n".join(lines) + "\n"
+
+
+_SHORT = {
+    "energy_delivered": "Delivered",
+    "energy_received": "Received",
+    "power": "Power",
+    "reactive_energy_delivered": "kvarh deliv.",
+    "reactive_energy_received": "kvarh recv.",
+    "reactive_power": "Reactive",
+}
+
+
+def _short(key: str) -> str:
+    return _SHORT.get(key, key)
+
+
+def identity_json(identity: Identity) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "unit_id": identity.unit_id,
+        "series": identity.series,
+        "model": identity.model,
+        "hardware_version": identity.hardware_version,
+        "software_version": identity.software_version,
+        "program_id": identity.program_id,
+    }
+    if identity.series == "8000":
+        data["point_count"] = identity.points
+        data["profile"] = identity.profile
+        data["provisional_profile"] = identity.provisional_profile
+    if identity.notes:
+        data["notes"] = list(identity.notes)
+    return data
+
+
+def meter_json(identity: Identity, snapshot: Snapshot) -> dict[str, Any]:
+    """The ``read --json`` object. Unknown values (e.g. derived power on a single read) are left out."""
+    data = identity_json(identity)
+    data["readings"] = {k: v for k, v in snapshot.readings.items() if v is not None}
+    if snapshot.points:
+        data["points"] = {
+            str(point): {k: v for k, v in values.items() if v is not None}
+            for point, values in snapshot.points.items()
+        }
+    return data
+
+
+def scan_text(url: str, identities: list[Identity], problems: list[str]) -> str:
+    if not identities:
+        lines = [f"No Leviton meter answered on {url}."]
+    else:
+        lines = [f"{len(identities)} meter(s) on {url}:"]
+        lines += [f"  unit {i.unit_id:>3}: {identity_line(i)}" for i in identities]
+    lines += [f"  problem: {problem}" for problem in problems]
+    return "\n".join(lines) + "\n"
+
+
+def simulator_text(url: str, simulator: MeterSimulator) -> str:
+    lines = [f"Simulating {len(simulator.meters)} meter(s) on {url} (Ctrl-C to stop)"]
+    for unit, meter in simulator.meters.items():
+        spec = meter.spec
+        what = f"Series {spec.series}" + (f"-{spec.points}" if spec.series == "8000" else "")
+        lines.append(
+            f"  unit {unit:>3}: {what}, model {meter.model}, load {spec.load} kW, energy {spec.energy} kWh"
+        )
+    if any(m.spec.series == "8000" for m in simulator.meters.values()):
+        lines.append(f"  Series 8000 registers follow {simulator.profile.label()}")
+    if simulator.line is not None:
+        lines.append(
+            f"  RS485 line emulated at {simulator.line.baud} baud, turnaround {simulator.line.turnaround * 1000:.1f} ms"
+        )
+    if simulator.faults.rates:
+        lines.append(
+            "  Faults: " + ", ".join(f"{k} {v:.0%}" for k, v in simulator.faults.rates.items())
+        )
+    lines.append(
+        f"  Try: leviton-bridge read --connect {url} --unit {next(iter(simulator.meters))}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def progress(stream: TextIO, text: str, *, done: bool = False) -> None:
+    """A progress line: rewritten in place on a terminal, one line per step otherwise."""
+    if stream.isatty():
+        stream.write("\r\033[K" + text + ("\n" if done and text else ""))
+    elif text and (done or text.endswith("0") or "/" not in text):
+        stream.write(text + "\n")
+    stream.flush()

@@ -1,0 +1,227 @@
+"""The reading catalogue: every quantity a Leviton meter reports, described once.
+
+Home Assistant sensor descriptions, MQTT discovery payloads and BACnet objects are all
+generated from these entries, so adding a reading is adding one entry here (and teaching the
+meter class to fill it). Values are plain strings so that this module imports nothing from
+Home Assistant, MQTT or BACnet libraries:
+
+* ``device_class`` / ``state_class`` / ``entity_category`` use Home Assistant's string values.
+* ``bacnet_units`` uses the BACnet ``EngineeringUnits`` enumeration names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+
+class Scope(StrEnum):
+    """Where a reading lives on a meter."""
+
+    METER = "meter"
+    """One value per meter (Series 1000/2000 readings, Series 8000 per-phase voltage)."""
+
+    POINT = "point"
+    """One value per Series 8000 metering point."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """One quantity: how to name, show, store and publish it."""
+
+    key: str
+    """Stable key: JSON field, MQTT state key, unique-id suffix, translation key."""
+    name: str
+    unit: str | None
+    device_class: str | None
+    state_class: str | None
+    bacnet_units: str
+    precision: int
+    """Decimal places worth showing (the meter's resolution)."""
+    scope: Scope = Scope.METER
+    entity_category: str | None = None
+    total: bool = False
+    """An ever-increasing total (kWh, kvarh): guarded against glitches and restored."""
+    cov_increment: float = 0.0
+    """Smallest change worth a BACnet COV notification."""
+    description: str = ""
+
+
+ENERGY_DELIVERED: Final = Reading(
+    key="energy_delivered",
+    name="Energy delivered",
+    unit="kWh",
+    device_class="energy",
+    state_class="total_increasing",
+    bacnet_units="kilowattHours",
+    precision=1,
+    total=True,
+    cov_increment=0.1,
+    description="Total real energy delivered from the grid to the load",
+)
+ENERGY_RECEIVED: Final = Reading(
+    key="energy_received",
+    name="Energy received",
+    unit="kWh",
+    device_class="energy",
+    state_class="total_increasing",
+    bacnet_units="kilowattHours",
+    precision=1,
+    total=True,
+    cov_increment=0.1,
+    description="Total real energy received by the grid from the load (export)",
+)
+PEAK_DEMAND: Final = Reading(
+    key="peak_demand",
+    name="Peak demand",
+    unit="kW",
+    device_class="power",
+    state_class="measurement",
+    bacnet_units="kilowatts",
+    precision=2,
+    cov_increment=0.01,
+    description="Highest 15-minute rolling demand since the last demand reset",
+)
+DERIVED_POWER: Final = Reading(
+    key="derived_power",
+    name="Average power",
+    unit="kW",
+    device_class="power",
+    state_class="measurement",
+    bacnet_units="kilowatts",
+    precision=2,
+    cov_increment=0.05,
+    description=(
+        "Average power derived from the change in energy delivered between readings; "
+        "its resolution is 0.1 kWh divided by the averaging window"
+    ),
+)
+DEMAND_RESET_COUNT: Final = Reading(
+    key="demand_reset_count",
+    name="Demand reset count",
+    unit=None,
+    device_class=None,
+    state_class="total_increasing",
+    bacnet_units="noUnits",
+    precision=0,
+    entity_category="diagnostic",
+    cov_increment=1,
+    description="Number of peak-demand resets the meter has counted",
+)
+UPTIME: Final = Reading(
+    key="uptime",
+    name="Uptime",
+    unit="s",
+    device_class="duration",
+    state_class="total_increasing",
+    bacnet_units="seconds",
+    precision=0,
+    entity_category="diagnostic",
+    cov_increment=60,
+    description="Seconds since the meter last powered up",
+)
+POWER: Final = Reading(
+    key="power",
+    name="Power",
+    unit="W",
+    device_class="power",
+    state_class="measurement",
+    bacnet_units="watts",
+    precision=0,
+    scope=Scope.POINT,
+    cov_increment=10,
+    description="Real power",
+)
+REACTIVE_ENERGY_DELIVERED: Final = Reading(
+    key="reactive_energy_delivered",
+    name="Reactive energy delivered",
+    unit="kvarh",
+    # Home Assistant's "reactive_energy" device class is newer than the oldest core we
+    # support; without a device class the unit and state class still make a good sensor.
+    device_class=None,
+    state_class="total_increasing",
+    bacnet_units="kilovoltAmpereHoursReactive",
+    precision=1,
+    scope=Scope.POINT,
+    total=True,
+    cov_increment=0.1,
+    description="Total reactive energy delivered",
+)
+REACTIVE_ENERGY_RECEIVED: Final = Reading(
+    key="reactive_energy_received",
+    name="Reactive energy received",
+    unit="kvarh",
+    device_class=None,
+    state_class="total_increasing",
+    bacnet_units="kilovoltAmpereHoursReactive",
+    precision=1,
+    scope=Scope.POINT,
+    total=True,
+    cov_increment=0.1,
+    description="Total reactive energy received",
+)
+REACTIVE_POWER: Final = Reading(
+    key="reactive_power",
+    name="Reactive power",
+    unit="var",
+    device_class="reactive_power",
+    state_class="measurement",
+    bacnet_units="voltAmperesReactive",
+    precision=0,
+    scope=Scope.POINT,
+    cov_increment=10,
+    description="Reactive power",
+)
+
+
+def _voltage(phase: str) -> Reading:
+    return Reading(
+        key=f"voltage_{phase.lower()}",
+        name=f"Voltage phase {phase}",
+        unit="V",
+        device_class="voltage",
+        state_class="measurement",
+        bacnet_units="volts",
+        precision=1,
+        cov_increment=1,
+        description=f"Phase {phase} voltage",
+    )
+
+
+VOLTAGE_A: Final = _voltage("A")
+VOLTAGE_B: Final = _voltage("B")
+VOLTAGE_C: Final = _voltage("C")
+
+#: Series 1000/2000, per meter, in display order.
+SERIES_1000_READINGS: Final[tuple[Reading, ...]] = (
+    ENERGY_DELIVERED,
+    ENERGY_RECEIVED,
+    PEAK_DEMAND,
+    DERIVED_POWER,
+    DEMAND_RESET_COUNT,
+    UPTIME,
+)
+
+#: Series 8000, per metering point.
+SERIES_8000_POINT_READINGS: Final[tuple[Reading, ...]] = (
+    ENERGY_DELIVERED,
+    ENERGY_RECEIVED,
+    POWER,
+    REACTIVE_ENERGY_DELIVERED,
+    REACTIVE_ENERGY_RECEIVED,
+    REACTIVE_POWER,
+)
+
+#: Series 8000, per meter.
+SERIES_8000_METER_READINGS: Final[tuple[Reading, ...]] = (VOLTAGE_A, VOLTAGE_B, VOLTAGE_C)
+
+#: Every reading by key.
+READINGS: Final[dict[str, Reading]] = {
+    reading.key: reading
+    for reading in (
+        *SERIES_1000_READINGS,
+        *SERIES_8000_POINT_READINGS,
+        *SERIES_8000_METER_READINGS,
+    )
+}

@@ -1,0 +1,326 @@
+"""Connections: URLs to Modbus links, and a pymodbus link that suits Leviton meters.
+
+URLs (see the README):
+
+* ``tcp://HOST:PORT`` - Modbus TCP (MBAP framing), e.g. a Series 8000 on Ethernet or a
+  Modbus TCP gateway. Port defaults to 502.
+* ``rtu+tcp://HOST:PORT`` - Modbus RTU frames carried over a TCP socket (a "transparent" serial
+  server such as a USR or Waveshare RS485-to-Ethernet box). Port defaults to 4196.
+* ``serial:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1&bytesize=8`` - Modbus RTU on a serial
+  port. Series 1000/2000 meters use 9600 8N1, which is the default.
+
+Any URL takes ``timeout=SECONDS`` (default 1.0: the manual promises an answer in under 500 ms).
+
+The pymodbus link differs from the stock modbus-connection one in two ways, both invisible to
+code typed against ``ModbusUnit``:
+
+* Function 0x11 answers come back whole. pymodbus reads the last byte of a 0x11 answer as the
+  run status, where Leviton sends the status second and ASCII to the end, so the stock decoder
+  drops the last character of the demand-reset counter.
+* The raw bytes received for the request in flight are kept, so that a request that times out
+  can be explained: nothing came back, a frame failed its CRC, a frame was cut short, or
+  something else arrived (see ``PacketTrace.diagnose``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from modbus_connection import ModbusConnectionError, ModbusSerialParams, ModbusTcpParams
+from modbus_connection.pymodbus import ModbusConnection
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer.rtu import FramerRTU
+from pymodbus.pdu.other_message import ReportDeviceIdResponse
+
+from .errors import ConfigurationError
+
+DEFAULT_TIMEOUT: Final = 1.0
+DEFAULT_TCP_PORT: Final = 502
+DEFAULT_RTU_OVER_TCP_PORT: Final = 4196
+_BAUD_RATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+_URL_HELP: Final = (
+    "expected tcp://HOST:PORT, rtu+tcp://HOST:PORT or "
+    "serial:///dev/PORT?baud=9600&parity=N&stopbits=1"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSettings:
+    """A parsed connection URL."""
+
+    url: str
+    kind: str
+    """"tcp", "rtu+tcp" or "serial"."""
+    params: ModbusTcpParams | ModbusSerialParams
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def framing(self) -> str:
+        """ "rtu" when frames carry a CRC, "tcp" for MBAP."""
+        return "tcp" if self.kind == "tcp" else "rtu"
+
+    @property
+    def baudrate(self) -> int | None:
+        """Line speed of a serial port, None for socket links."""
+        if isinstance(self.params, ModbusSerialParams) and self.kind == "serial":
+            return self.params.baudrate
+        return None
+
+
+def _port(value: int | None, default: int, url: str) -> int:
+    if value is None:
+        return default
+    if not 1 <= value <= 65535:
+        raise ConfigurationError(f"connection URL {url!r}: port {value} is not in 1..65535")
+    return value
+
+
+def _one(query: dict[str, list[str]], key: str, url: str) -> str | None:
+    values = query.get(key)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ConfigurationError(f"connection URL {url!r}: {key} is given more than once")
+    return values[0]
+
+
+def _number[T: (int, float)](
+    query: dict[str, list[str]], key: str, url: str, kind: type[T], allowed: str
+) -> T | None:
+    text = _one(query, key, url)
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"connection URL {url!r}: {key}={text!r} is not valid; expected {allowed}"
+        ) from None
+
+
+def parse_url(url: str) -> LinkSettings:
+    """Parse a connection URL; raise ``ConfigurationError`` saying what would be right."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"connection URL is empty; {_URL_HELP}")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ConfigurationError(
+            f"connection URL {url!r} is not valid ({err}); {_URL_HELP}"
+        ) from None
+    query = parse_qs(parts.query, keep_blank_values=True)
+    known = {"timeout"} | (
+        {"baud", "parity", "stopbits", "bytesize"} if parts.scheme == "serial" else set()
+    )
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"connection URL {url!r}: unknown option {', '.join(unknown)}; "
+            f"this kind of URL takes {', '.join(sorted(known))}"
+        )
+    timeout = _number(query, "timeout", url, float, "seconds, e.g. timeout=1.5")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if not 0.05 <= timeout <= 60:
+        raise ConfigurationError(f"connection URL {url!r}: timeout={timeout} is not in 0.05..60 s")
+
+    if parts.scheme in ("tcp", "rtu+tcp"):
+        if not parts.hostname:
+            raise ConfigurationError(f"connection URL {url!r} has no host; {_URL_HELP}")
+        if parts.path not in ("", "/"):
+            raise ConfigurationError(
+                f"connection URL {url!r}: unexpected path {parts.path!r}; {_URL_HELP}"
+            )
+        if parts.scheme == "tcp":
+            tcp = ModbusTcpParams(host=parts.hostname, port=_port(port, DEFAULT_TCP_PORT, url))
+            return LinkSettings(url=url, kind="tcp", params=tcp, timeout=timeout)
+        # RTU framing over a socket is a serial link on a socket transport
+        # (modbus-connection's own advice), so it shares its endpoint identity.
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        device = f"socket://{host}:{_port(port, DEFAULT_RTU_OVER_TCP_PORT, url)}"
+        serial = ModbusSerialParams(device=device, framer="rtu")
+        return LinkSettings(url=url, kind="rtu+tcp", params=serial, timeout=timeout)
+
+    if parts.scheme == "serial":
+        device = parts.path or ""
+        if parts.netloc or not device.startswith("/"):
+            raise ConfigurationError(
+                f"connection URL {url!r}: a serial port is written serial:///dev/ttyUSB0 "
+                "(three slashes, then the device path)"
+            )
+        baud = _number(query, "baud", url, int, "one of " + ", ".join(map(str, _BAUD_RATES)))
+        if baud is not None and baud not in _BAUD_RATES:
+            raise ConfigurationError(
+                f"connection URL {url!r}: baud={baud} is not a standard rate; expected one of "
+                + ", ".join(map(str, _BAUD_RATES))
+            )
+        parity = (_one(query, "parity", url) or "N").upper()
+        if parity not in ("N", "E", "O"):
+            raise ConfigurationError(
+                f"connection URL {url!r}: parity={parity!r}; expected N (none), E (even) or O (odd)"
+            )
+        stopbits = _number(query, "stopbits", url, int, "1 or 2")
+        if stopbits not in (None, 1, 2):
+            raise ConfigurationError(
+                f"connection URL {url!r}: stopbits={stopbits}; expected 1 or 2"
+            )
+        bytesize = _number(query, "bytesize", url, int, "7 or 8")
+        if bytesize not in (None, 7, 8):
+            raise ConfigurationError(
+                f"connection URL {url!r}: bytesize={bytesize}; expected 7 or 8"
+            )
+        serial = ModbusSerialParams(
+            device=device,
+            baudrate=baud or 9600,
+            parity=parity,  # type: ignore[arg-type]  # checked above
+            stopbits=stopbits or 1,  # type: ignore[arg-type]
+            bytesize=bytesize or 8,  # type: ignore[arg-type]
+            framer="rtu",
+        )
+        return LinkSettings(url=url, kind="serial", params=serial, timeout=timeout)
+
+    raise ConfigurationError(
+        f"connection URL {url!r}: unknown scheme {parts.scheme!r}; {_URL_HELP}"
+    )
+
+
+class WholeReportServerIdResponse(ReportDeviceIdResponse):
+    """A 0x11 answer kept whole: ``identifier`` is every byte after the byte count.
+
+    Leviton answers device id 0x31, run status 0xFF, then ASCII to the end of the frame;
+    pymodbus's own response takes the last byte as the run status and drops it.
+    """
+
+    def decode(self, data: bytes) -> None:
+        self.byte_count = int(data[0]) if data else 0
+        self.identifier = bytes(data[1 : 1 + self.byte_count])
+        self.status = len(self.identifier) > 1 and self.identifier[1] == 0xFF
+
+
+class PacketTrace:
+    """The bytes sent and received for the request in flight on one link."""
+
+    def __init__(self, framing: str) -> None:
+        self.framing = framing
+        self.sent = b""
+        self.received = b""
+        self.requests = 0
+
+    def __call__(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self.sent = bytes(data)
+            self.received = b""
+            self.requests += 1
+        else:
+            self.received += bytes(data)
+        return data
+
+    def diagnose(self) -> tuple[str, str] | None:
+        """Explain why the last request got no usable answer: (kind, words), or None.
+
+        kind is "crc", "short" or "garbled"; None means nothing at all came back.
+        """
+        data = self.received
+        if not data:
+            return None
+        shown = data[:24].hex(" ") + (" ..." if len(data) > 24 else "")
+        if self.framing != "rtu":
+            return (
+                "garbled",
+                f"received {len(data)} bytes that are not a Modbus TCP answer: {shown}",
+            )
+        expected_unit = self.sent[0] if self.sent else None
+        expected_function = self.sent[1] if len(self.sent) > 1 else None
+        if len(data) >= 4 and data[0] == expected_unit and data[1] & 0x7F == expected_function:
+            size = _rtu_answer_size(data)
+            if size is not None and len(data) < size:
+                return "short", (
+                    f"the answer was cut short: {len(data)} of {size} bytes arrived ({shown})"
+                )
+            frame = data[: size or len(data)]
+            crc = int.from_bytes(frame[-2:], "big")
+            computed = FramerRTU.compute_CRC(frame[:-2])
+            if crc != computed:
+                return "crc", (
+                    f"the answer failed its CRC check (frame says {crc:04X}, "
+                    f"content gives {computed:04X}): {shown}"
+                )
+            return "garbled", f"the answer could not be decoded: {shown}"
+        if len(data) < 4 and data[:1] == bytes([expected_unit or 0]):
+            return "short", f"only {len(data)} bytes of an answer arrived ({shown})"
+        return "garbled", f"received bytes that are not an answer to this request: {shown}"
+
+
+def _rtu_answer_size(data: bytes) -> int | None:
+    """The full RTU frame size an answer's header announces (None if unknown)."""
+    function = data[1]
+    if function & 0x80:
+        return 5
+    if function in (0x01, 0x02, 0x03, 0x04, 0x11):
+        return 3 + data[2] + 2 if len(data) > 2 else None
+    if function in (0x05, 0x06, 0x0F, 0x10):
+        return 8
+    return None
+
+
+class LevitonConnection(ModbusConnection):
+    """A modbus-connection pymodbus link with whole 0x11 answers and a packet trace."""
+
+    def __init__(self, settings: LinkSettings, **kwargs: Any) -> None:
+        super().__init__(settings.params, timeout=settings.timeout, **kwargs)
+        self.settings = settings
+        self.trace = PacketTrace(settings.framing)
+
+    async def _create_client(self) -> Any:
+        if self.settings.kind == "rtu+tcp":
+            # pyserial's socket:// handler connects with a blocking call inside the event
+            # loop; pymodbus's asyncio TCP client with RTU framing does the same job without.
+            address = self.settings.params
+            assert isinstance(address, ModbusSerialParams)
+            host, _, port = address.device.removeprefix("socket://").rpartition(":")
+            client: Any = AsyncModbusTcpClient(
+                host.strip("[]"),
+                port=int(port),
+                framer=FramerType.RTU,
+                timeout=self.settings.timeout,
+                name="leviton_meters",
+                reconnect_delay=0,
+                retries=0,
+                trace_connect=self._on_trace_connect,
+                trace_packet=self.trace,
+            )
+            try:
+                connected = await client.connect()
+            except (ModbusException, OSError) as err:
+                client.close()
+                raise ModbusConnectionError(f"could not connect to {host}:{port} ({err})") from err
+            if not connected:
+                client.close()
+                raise ModbusConnectionError(f"could not connect to {host}:{port}")
+        else:
+            client = await super()._create_client()
+            # pymodbus's trace hook is a constructor argument that modbus-connection does not
+            # pass; attach ours to the transaction manager it built. Without it, failures are
+            # still reported, only less precisely (as timeouts).
+            manager = getattr(client, "ctx", None)
+            if manager is not None and hasattr(manager, "trace_packet"):
+                manager.trace_packet = self.trace
+        client.register(WholeReportServerIdResponse)
+        return client
+
+    async def _connect_client(self) -> Any:
+        if self.settings.kind == "rtu+tcp":
+            return await self._create_client()
+        return await super()._connect_client()
+
+
+def open_connection(url: str | LinkSettings) -> LevitonConnection:
+    """Create (but do not yet open) the link for a connection URL."""
+    settings = url if isinstance(url, LinkSettings) else parse_url(url)
+    return LevitonConnection(settings)

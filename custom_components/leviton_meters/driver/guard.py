@@ -1,0 +1,133 @@
+"""Plausibility of energy totals, and power derived from them.
+
+A meter's energy total never goes down and cannot rise faster than its rating allows. A read
+that says otherwise (a zero from a meter that was mid-update, a bit flip on a noisy RS485 line,
+a gateway answering for the wrong unit) is a glitch: publishing it would wreck the Energy
+dashboard's statistics. ``TotalGuard`` keeps the last good value instead, counts what it
+suppressed and logs it once per run of glitches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Rating used when the model number does not tell: a 1200 A CT on a 600 V three-phase service.
+DEFAULT_MAX_KW: Final = 1250.0
+#: Slack for the meter's own resolution (0.1 kWh) and for clock jitter between polls.
+RESOLUTION_SLACK: Final = 0.2
+
+
+@dataclass
+class TotalGuard:
+    """Accepts a monotonic energy total only when it is plausible."""
+
+    name: str
+    max_kw: float = DEFAULT_MAX_KW
+    last: float | None = None
+    last_time: float | None = None
+    suppressed: int = 0
+    _in_glitch: bool = field(default=False, repr=False)
+
+    def seed(self, value: float, when: float | None = None) -> None:
+        """Start from a known good value (one restored after a restart)."""
+        self.last = value
+        self.last_time = when
+
+    def check(self, value: float | None, now: float) -> float | None:
+        """Return the value to publish: ``value`` if plausible, else the last good one."""
+        if value is None:
+            return self.last
+        reason = self._implausible(value, now)
+        if reason is None:
+            if self._in_glitch:
+                _LOGGER.info("%s: readings plausible again at %s", self.name, value)
+            self._in_glitch = False
+            self.last = value
+            self.last_time = now
+            return value
+        self.suppressed += 1
+        if not self._in_glitch:
+            _LOGGER.warning(
+                "%s: ignored implausible reading %s (%s); keeping %s. Further ignored "
+                "readings are counted, not logged, until a plausible one arrives",
+                self.name,
+                value,
+                reason,
+                self.last,
+            )
+        self._in_glitch = True
+        return self.last
+
+    def _implausible(self, value: float, now: float) -> str | None:
+        if value < 0:
+            return "negative"
+        last = self.last
+        if last is None:
+            return None
+        if value < last:
+            return "zero" if value == 0 else f"lower than the last reading {last}"
+        if self.last_time is None:
+            return None
+        hours = max(now - self.last_time, 0.0) / 3600
+        allowed = self.max_kw * hours * 1.25 + RESOLUTION_SLACK
+        if value - last > allowed:
+            return (
+                f"a rise of {value - last:.1f} in {hours * 3600:.0f} s exceeds the meter's rating"
+            )
+        return None
+
+
+@dataclass
+class DerivedPower:
+    """Average power from a 0.1 kWh-resolution energy total.
+
+    The total steps in 0.1 kWh increments, so power from two arbitrary reads is coarse (0.1 kWh
+    over 5 minutes is 1.2 kW). Timing the steps themselves is better: between the first and the
+    last step seen inside the window, exactly (steps x 0.1) kWh flowed, so the result is exact but
+    for when each step was noticed (one poll interval at each end). With no step for longer than
+    the last gap, the power is at most 0.1 kWh over the time since the last step, so the value
+    decays towards zero when the load stops.
+    """
+
+    window_s: float = 900.0
+    resolution_kwh: float = 0.1
+    _steps: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
+    _last_energy: float | None = None
+
+    def update(self, energy: float | None, now: float) -> float | None:
+        """Feed a (guarded) total; return the average power in kW, None until known."""
+        if energy is None:
+            return self.value(now)
+        if self._last_energy is None:
+            self._last_energy = energy
+            return None
+        if energy != self._last_energy:
+            self._steps.append((now, energy))
+            self._last_energy = energy
+        while len(self._steps) > 2 and now - self._steps[0][0] > self.window_s:
+            self._steps.popleft()
+        return self.value(now)
+
+    def value(self, now: float) -> float | None:
+        if len(self._steps) < 2:
+            return None
+        (t0, e0), (t1, e1) = self._steps[0], self._steps[-1]
+        if t1 <= t0:
+            return None
+        power = (e1 - e0) / ((t1 - t0) / 3600)
+        since_last = now - t1
+        if since_last > 0:
+            power = min(power, self.resolution_kwh / (since_last / 3600))
+        return round(power, 3)
+
+    def resolution_kw(self, now: float) -> float | None:
+        """Uncertainty of ``value`` from the step timing, in kW (None until known)."""
+        if len(self._steps) < 2:
+            return None
+        span_h = (self._steps[-1][0] - self._steps[0][0]) / 3600
+        return round(self.resolution_kwh / span_h, 3) if span_h > 0 else None

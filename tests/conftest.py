@@ -30,7 +30,11 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
         **kwargs: Any,
     ) -> tuple[MeterSimulator, str]:
         simulator = MeterSimulator(
-            [MeterSpec.parse(m) for m in meters], framing=framing, line=line, faults=faults, **kwargs
+            [MeterSpec.parse(m) for m in meters],
+            framing=framing,
+            line=line,
+            faults=faults,
+            **kwargs,
         )
         host, port = await simulator.start_tcp("127.0.0.1", 0)
         running.append(simulator)

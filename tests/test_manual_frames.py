@@ -48,7 +48,9 @@ MANUAL_FRAMES: dict[bytes, bytes] = {
     # 45006 demand reset counter
     frame("01 03 13 8D 00 01"): frame("01 03 02 00 02"),
     # 0x11 report slave id
-    frame("01 11"): frame(bytes([0x01, 0x11, 2 + len(REPORT_ID_TEXT), 0x31, 0xFF]) + REPORT_ID_TEXT),
+    frame("01 11"): frame(
+        bytes([0x01, 0x11, 2 + len(REPORT_ID_TEXT), 0x31, 0xFF]) + REPORT_ID_TEXT
+    ),
     # 0x06 peak-demand reset: the answer to a write single register echoes it
     frame("01 06 01 F4 00 AA"): frame("01 06 01 F4 00 AA"),
 }

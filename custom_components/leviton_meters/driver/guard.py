@@ -98,9 +98,14 @@ class DerivedPower:
     resolution_kwh: float = 0.1
     _steps: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
     _last_energy: float | None = None
+    _last_update: float | None = None
+    _poll_gap: float = 0.0
 
     def update(self, energy: float | None, now: float) -> float | None:
         """Feed a (guarded) total; return the average power in kW, None until known."""
+        if self._last_update is not None:
+            self._poll_gap = now - self._last_update
+        self._last_update = now
         if energy is None:
             return self.value(now)
         if self._last_energy is None:
@@ -126,8 +131,13 @@ class DerivedPower:
         return round(power, 3)
 
     def resolution_kw(self, now: float) -> float | None:
-        """Uncertainty of ``value`` from the step timing, in kW (None until known)."""
-        if len(self._steps) < 2:
+        """Uncertainty of ``value`` in kW, None until known.
+
+        Each step is noticed up to one poll interval late, so the span between the first and
+        last step is known to within a poll interval: the relative error is poll / span.
+        """
+        power = self.value(now)
+        if power is None:
             return None
-        span_h = (self._steps[-1][0] - self._steps[0][0]) / 3600
-        return round(self.resolution_kwh / span_h, 3) if span_h > 0 else None
+        span = self._steps[-1][0] - self._steps[0][0]
+        return round(power * self._poll_gap / span, 3)

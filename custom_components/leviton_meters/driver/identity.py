@@ -727,7 +727,7 @@ def _parse_tail(tail: bytes, missing: int | None) -> tuple[int | None, int | Non
     return _parse_binary_tail(tail, missing)
 
 
-def parse_report_server_id(data: bytes) -> ReportedIdentity:
+def parse_report_server_id(data: bytes | bytearray | memoryview) -> ReportedIdentity:
     """Parse the data of a 0x11 (report server id) answer; never raises.
 
     Accepts the data with or without a leading byte count, with or without the device id and

@@ -274,7 +274,11 @@ class SimulatedMeter:
             hardware_version="3.2",
             software_version="3.2",
             program_id=self.program_id,
-            demand_reset_count=self.reset_count,
+            # The ASCII field has three digits (001 in the manual); register 45006 holds the
+            # full count.
+            demand_reset_count=self.reset_count % 1000
+            if self.spec.ident != "binary"
+            else self.reset_count,
             style=self.spec.ident,
         )
 
@@ -536,6 +540,8 @@ class MeterSimulator:
         memory: list[int],
         values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if function in (0x06, 0x10) and values is None:
+            return None  # pymodbus reading back what it just wrote, to echo it: same exchange
         async with self._line_lock:
             meter = self.slots[slot]
             fault = self._draw_fault()

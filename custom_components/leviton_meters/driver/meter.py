@@ -206,6 +206,27 @@ class LevitonMeter(ABC):
         self.identity: Identity | None = None
         self.errors: Counter[str] = Counter()
         self.last: Snapshot | None = None
+        # The 0x11 answer from series detection, so identification does not ask twice.
+        self._primed: tuple[ReportedIdentity | None] | None = None
+
+    def prime_report(self, reported: ReportedIdentity | None) -> None:
+        """Hand over a 0x11 answer already received (None: the meter refused 0x11)."""
+        self._primed = (reported,)
+
+    async def _reported_identity(self, *, tolerate_timeout: bool) -> ReportedIdentity | None:
+        """The 0x11 answer, None where the meter refuses it."""
+        if self._primed is not None:
+            reported = self._primed[0]
+            self._primed = None
+            return reported
+        try:
+            return await self.report_server_id()
+        except ExceptionResponseError:
+            return None  # some firmware and gateways refuse 0x11; the registers still tell
+        except MeterTimeoutError:
+            if tolerate_timeout:
+                return None
+            raise
 
     # -- I/O with errors that name the link, the unit and what happened --------------------
 
@@ -304,11 +325,7 @@ class Series1000Meter(LevitonMeter):
         self._count: int | None = None
 
     async def identify(self) -> Identity:
-        reported: ReportedIdentity | None = None
-        try:
-            reported = await self.report_server_id()
-        except ExceptionResponseError:
-            reported = None  # some firmware or gateways refuse 0x11; the registers still tell
+        reported = await self._reported_identity(tolerate_timeout=False)
         if reported is not None and reported.manufacturer is not None and not reported.is_leviton:
             raise NotLevitonError(
                 self.where,
@@ -462,11 +479,8 @@ class Series8000Meter(LevitonMeter):
         return await self.unit.read_holding_registers(address, count)
 
     async def identify(self) -> Identity:
-        reported: ReportedIdentity | None = None
-        try:
-            reported = await self.report_server_id()
-        except (ExceptionResponseError, MeterTimeoutError):
-            reported = None  # the Series 8000's answer to 0x11 is not documented
+        # The Series 8000's answer to 0x11 is not documented: silence is no failure.
+        reported = await self._reported_identity(tolerate_timeout=True)
         if reported is not None and reported.manufacturer is not None and not reported.is_leviton:
             raise NotLevitonError(
                 self.where,
@@ -585,31 +599,32 @@ async def _detect_series(
     unit: ModbusUnit, *, profile: Profile | None, common: dict[str, Any]
 ) -> LevitonMeter:
     probe = Series1000Meter(unit, **common)
-    reported: ReportedIdentity | None = None
-    try:
-        reported = await probe.report_server_id()
-    except ExceptionResponseError:
-        reported = None
-    except MeterTimeoutError:
-        # Some gateways drop 0x11 instead of refusing it; the registers decide.
-        reported = None
+    # Some gateways drop 0x11 instead of refusing it; then the registers decide.
+    reported = await probe._reported_identity(tolerate_timeout=True)
+    meter: LevitonMeter
     if reported is not None and reported.model:
         if not reported.is_leviton:
             raise NotLevitonError(
                 common["where"],
                 common["unit_id"],
-                f"identifies as {reported.manufacturer!r}, not Leviton",
+                f"identifies as {reported.manufacturer!r}, not as a Leviton meter",
             )
         try:
-            info = decode_model(reported.model)
+            info: ModelInfo | None = decode_model(reported.model)
         except ConfigurationError:
             info = None
         if info is not None and info.series == "8000":
-            return Series8000Meter(unit, profile=profile, points=info.points, **common)
-        return Series1000Meter(unit, series=info.series if info is not None else None, **common)
+            meter = Series8000Meter(unit, profile=profile, points=info.points, **common)
+        else:
+            series = info.series if info is not None else None
+            meter = Series1000Meter(unit, series=series, **common)
+        meter.prime_report(reported)
+        return meter
     try:
         await probe._update(probe.block, "a read of registers 40001-40006")
-        return Series1000Meter(unit, **common)
+        meter = Series1000Meter(unit, **common)
+        meter.prime_report(reported)
+        return meter
     except ExceptionResponseError:
         pass  # not a Series 1000/2000 register map; try the Series 8000 profile
     except MeterTimeoutError:
@@ -624,6 +639,7 @@ async def _detect_series(
             "answers Modbus but neither like a Series 1000/2000 (registers 40001-40006) nor like "
             f"a Series 8000 per {candidate.profile.label()}",
         ) from None
+    candidate.prime_report(reported)
     return candidate
 
 

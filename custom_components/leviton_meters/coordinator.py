@@ -1,0 +1,200 @@
+"""Polling one Leviton meter: a DataUpdateCoordinator per config entry."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_SCAN_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    MANUFACTURER,
+    UNREACHABLE_REPAIR_AFTER,
+)
+from .driver import LevitonError, LevitonMeter, MeterError, Series1000Meter, Snapshot
+from .driver.meter import DemandResetResult, Identity
+from .link import MeterLink
+
+_LOGGER = logging.getLogger(__name__)
+
+#: How often a running meter's identity registers are read to notice a swapped meter.
+IDENTITY_CHECK_INTERVAL: Final = timedelta(hours=1)
+
+type LevitonConfigEntry = ConfigEntry[LevitonCoordinator]
+
+
+def meter_unique_id(meter: LevitonMeter, fallback: str) -> str:
+    """A meter's unique id from its identity: the program id Leviton ties to its serial number."""
+    identity = meter.identity
+    family = "s1000" if isinstance(meter, Series1000Meter) else "s8000"
+    if identity is not None and identity.program_id is not None:
+        return f"{family}_{identity.program_id}"
+    return f"{family}_{fallback}"
+
+
+class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
+    """Reads one meter every poll interval; entities take their values from it."""
+
+    config_entry: LevitonConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: LevitonConfigEntry, link: MeterLink, meter: LevitonMeter
+    ) -> None:
+        interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{entry.title} (unit {meter.unit_id})",
+            update_interval=timedelta(seconds=interval),
+        )
+        self.link = link
+        self.meter = meter
+        self.unreachable_since: float | None = None
+        self._identity_checked_at = dt_util.utcnow()
+
+    @property
+    def identity(self) -> Identity:
+        if self.meter.identity is None:
+            raise HomeAssistantError("the meter has not been identified")
+        return self.meter.identity
+
+    @property
+    def unique_id(self) -> str:
+        return self.config_entry.unique_id or self.config_entry.entry_id
+
+    async def _async_update_data(self) -> Snapshot:
+        try:
+            await self._check_identity()
+            snapshot = await self.meter.read()
+        except MeterError as err:
+            self._note_unreachable()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="meter_unreachable",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self._note_reachable()
+        return snapshot
+
+    async def _check_identity(self) -> None:
+        """Notice a meter swapped for another at the same unit id, before its totals mix in."""
+        now = dt_util.utcnow()
+        if now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL:
+            return
+        if not isinstance(self.meter, Series1000Meter):
+            return
+        before = self.identity.program_id
+        await self.meter._update(self.meter.identity_registers, "a read of registers 45001-45004")
+        self._identity_checked_at = now
+        after = self.meter.identity_registers.program_id
+        if after != before:
+            # Another meter now answers here: stop before its totals mix into this one's.
+            placeholders = report_identity_changed(
+                self.hass, self.config_entry, f"s1000_{after}", str(before), str(after)
+            )
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="identity_changed",
+                translation_placeholders=placeholders,
+            )
+
+    def _note_unreachable(self) -> None:
+        now = self.hass.loop.time()
+        if self.unreachable_since is None:
+            self.unreachable_since = now
+        elif now - self.unreachable_since >= UNREACHABLE_REPAIR_AFTER.total_seconds():
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"unreachable_{self.config_entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="unreachable",
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "where": f"unit {self.meter.unit_id} on {self.link.where}",
+                    "hours": str(int(UNREACHABLE_REPAIR_AFTER.total_seconds() // 3600)),
+                },
+            )
+
+    def _note_reachable(self) -> None:
+        if self.unreachable_since is not None:
+            self.unreachable_since = None
+            ir.async_delete_issue(self.hass, DOMAIN, f"unreachable_{self.config_entry.entry_id}")
+
+    async def async_reset_peak_demand(self) -> DemandResetResult:
+        """Reset the meter's peak demand and publish the readings at once."""
+        try:
+            result = await self.meter.reset_peak_demand()
+        except LevitonError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="reset_failed",
+                translation_placeholders={"name": self.config_entry.title, "error": str(err)},
+            ) from err
+        if self.meter.last is not None:
+            self.async_set_updated_data(self.meter.last)
+        return result
+
+    def seed_total(self, point: int | None, key: str, value: float) -> None:
+        """Start a total's glitch guard from a value restored after a restart."""
+        guards = getattr(self.meter, "guards", {})
+        guard = guards.get(key) if point is None else guards.get((point, key))
+        if guard is None and point is not None:
+            from .driver.guard import TotalGuard
+
+            guard = guards[(point, key)] = TotalGuard(
+                f"unit {self.meter.unit_id} point {point} {key}"
+            )
+        if guard is not None and guard.last is None:
+            guard.seed(value)
+
+    def device_info(self, point: int | None = None) -> DeviceInfo:
+        identity = self.identity
+        if point is not None:
+            return DeviceInfo(
+                identifiers={(DOMAIN, f"{self.unique_id}_point_{point}")},
+                manufacturer=MANUFACTURER,
+                model="Series 8000 metering point",
+                name=f"{self.config_entry.title} point {point}",
+                via_device=(DOMAIN, self.unique_id),
+            )
+        return DeviceInfo(
+            identifiers={(DOMAIN, self.unique_id)},
+            manufacturer=MANUFACTURER,
+            model=f"Series {identity.series}",
+            model_id=identity.model,
+            hw_version=identity.hardware_version,
+            sw_version=identity.software_version,
+            serial_number=identity.serial_number,
+            name=self.config_entry.title,
+        )
+
+
+def report_identity_changed(
+    hass: HomeAssistant, entry: ConfigEntry, new_unique_id: str, before: str, after: str
+) -> dict[str, str]:
+    """Open the swapped-meter repair; returns the placeholders for the caller's error."""
+    placeholders = {"name": entry.title, "before": before, "after": after}
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"identity_changed_{entry.entry_id}",
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="identity_changed",
+        translation_placeholders=placeholders,
+        data={"entry_id": entry.entry_id, "unique_id": new_unique_id},
+    )
+    return placeholders

@@ -1,0 +1,212 @@
+"""Modbus links for config entries.
+
+One physical link (serial port, gateway socket) carries every meter on its bus, so all config
+entries on it share one connection and their requests go one at a time. On Home Assistant
+2026.9 and later the core ``modbus`` integration hands out units on shared connections
+(``async_get_unit``, ``async_get_temporary_unit``), so other integrations on the same port share
+it too; before that, this module keeps the shared connections itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.util.hass_dict import HassKey
+from modbus_connection import ModbusUnit
+
+from .const import (
+    CONF_BAUDRATE,
+    CONF_BYTESIZE,
+    CONF_DEVICE,
+    CONF_HOST,
+    CONF_KIND,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_STOPBITS,
+    CONF_TIMEOUT,
+    DOMAIN,
+    KIND_RTU_TCP,
+    KIND_SERIAL,
+    KIND_TCP,
+)
+from .driver.connection import LevitonConnection, LinkSettings, PacketTrace, parse_url
+
+#: First Home Assistant release whose modbus integration shares units with other integrations.
+CORE_SHARING_VERSION: Final = (2026, 9)
+
+
+def connection_url(connection: Mapping[str, Any]) -> str:
+    """The driver's connection URL for the connection part of a config entry."""
+    kind = connection[CONF_KIND]
+    timeout = connection.get(CONF_TIMEOUT)
+    query = f"timeout={timeout}" if timeout else ""
+    if kind in (KIND_TCP, KIND_RTU_TCP):
+        host = connection[CONF_HOST]
+        host = f"[{host}]" if ":" in host else host
+        return f"{kind}://{host}:{connection[CONF_PORT]}" + (f"?{query}" if query else "")
+    if kind == KIND_SERIAL:
+        line = (
+            f"baud={connection[CONF_BAUDRATE]}&parity={connection[CONF_PARITY]}"
+            f"&stopbits={connection[CONF_STOPBITS]}&bytesize={connection[CONF_BYTESIZE]}"
+        )
+        return f"serial://{connection[CONF_DEVICE]}?{line}" + (f"&{query}" if query else "")
+    raise HomeAssistantError(f"unknown connection kind {kind!r}")
+
+
+def link_settings(connection: Mapping[str, Any]) -> LinkSettings:
+    """Parse the connection part of a config entry (raises the driver's ConfigurationError)."""
+    return parse_url(connection_url(connection))
+
+
+@dataclass(kw_only=True)
+class MeterLink:
+    """A unit to talk to one meter, and how to let go of it."""
+
+    unit: ModbusUnit
+    where: str
+    trace: PacketTrace | None = None
+    """The raw-byte trace of our own connection (None on the core's shared one)."""
+    release: Callable[[], Coroutine[Any, Any, None]]
+    shared_by_core: bool = False
+
+
+@dataclass
+class _SharedConnection:
+    settings: LinkSettings
+    connection: LevitonConnection
+    holders: set[object] = field(default_factory=set)
+
+
+DATA_CONNECTIONS: HassKey[dict[Any, _SharedConnection]] = HassKey(f"{DOMAIN}_connections")
+
+
+def core_modbus() -> ModuleType | None:
+    """The core modbus integration when it shares units, else None."""
+    if (MAJOR_VERSION, MINOR_VERSION) < CORE_SHARING_VERSION:
+        return None
+    from homeassistant.components import modbus  # only imported where it shares units
+
+    if hasattr(modbus, "async_get_unit") and hasattr(modbus, "async_get_temporary_unit"):
+        return modbus
+    return None
+
+
+def _acquire(
+    hass: HomeAssistant, settings: LinkSettings, holder: object
+) -> tuple[LevitonConnection, Callable[[], Coroutine[Any, Any, None]]]:
+    connections = hass.data.setdefault(DATA_CONNECTIONS, {})
+    endpoint = settings.params.endpoint
+    shared = connections.get(endpoint)
+    if shared is None:
+        shared = connections[endpoint] = _SharedConnection(settings, LevitonConnection(settings))
+    elif shared.settings.params != settings.params:
+        raise HomeAssistantError(
+            f"{settings.url} is already in use with other line settings "
+            f"({shared.settings.url}); one link cannot honour both"
+        )
+    shared.holders.add(holder)
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        shared.holders.discard(holder)
+        if not shared.holders and connections.get(endpoint) is shared:
+            del connections[endpoint]
+            await shared.connection.close()
+
+    return shared.connection, release
+
+
+def async_open_link(
+    hass: HomeAssistant, entry: ConfigEntry, settings: LinkSettings, unit_id: int
+) -> MeterLink:
+    """A unit for a config entry's meter, held until the entry unloads."""
+    core = core_modbus()
+    if core is not None:
+        unit: ModbusUnit = core.async_get_unit(hass, entry, settings.params, unit_id)
+
+        async def nothing() -> None:
+            return None  # the core closes its connection when the entry unloads
+
+        return MeterLink(unit=unit, where=settings.url, release=nothing, shared_by_core=True)
+    connection, release = _acquire(hass, settings, entry.entry_id)
+    entry.async_on_unload(release)
+    return MeterLink(
+        unit=connection.for_unit(unit_id),
+        where=settings.url,
+        trace=connection.trace,
+        release=release,
+    )
+
+
+async def async_check_link(hass: HomeAssistant, settings: LinkSettings) -> None:
+    """Open the link once to see that it opens (raises ``ModbusError``).
+
+    The core's shared connections open lazily, on the first request; there the meter probe
+    that follows is the check.
+    """
+    if core_modbus() is not None:
+        return
+    connection, release = _acquire(hass, settings, object())
+    try:
+        await connection.connect()
+    finally:
+        await release()
+
+
+class TemporaryLinks:
+    """Units for a config flow (which has no entry yet), all released together."""
+
+    def __init__(self, hass: HomeAssistant, settings: LinkSettings) -> None:
+        self.hass = hass
+        self.settings = settings
+        self._releases: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._contexts: list[Any] = []
+
+    async def unit(self, unit_id: int) -> MeterLink:
+        core = core_modbus()
+        if core is not None:
+            context = core.async_get_temporary_unit(self.hass, self.settings.params, unit_id)
+            unit: ModbusUnit = await context.__aenter__()
+            self._contexts.append(context)
+            return MeterLink(
+                unit=unit, where=self.settings.url, release=self.close, shared_by_core=True
+            )
+        connection, release = _acquire(self.hass, self.settings, self)
+        self._releases.append(release)
+        return MeterLink(
+            unit=connection.for_unit(unit_id),
+            where=self.settings.url,
+            trace=connection.trace,
+            release=self.close,
+        )
+
+    async def close(self) -> None:
+        contexts, self._contexts = self._contexts, []
+        for context in reversed(contexts):
+            await context.__aexit__(None, None, None)
+        releases, self._releases = self._releases, []
+        for release in releases:
+            await release()
+
+
+@asynccontextmanager
+async def temporary_links(
+    hass: HomeAssistant, settings: LinkSettings
+) -> AsyncIterator[TemporaryLinks]:
+    links = TemporaryLinks(hass, settings)
+    try:
+        yield links
+    finally:
+        await links.close()

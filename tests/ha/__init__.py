@@ -1,0 +1,1 @@
+"""Tests of the Home Assistant component against the simulator over real Modbus."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -19,6 +20,7 @@ from leviton_driver import (
     SERIES_CHOICES,
     Bus,
     ConfigurationError,
+    ExceptionResponseError,
     LevitonError,
     LevitonMeter,
     MeterError,
@@ -61,6 +63,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
 
 
@@ -217,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--cycles",
-        type=int,
+        type=_count_arg,
         default=0,
         help="stop after this many polls (default: run until Ctrl-C)",
     )
@@ -254,7 +266,14 @@ async def cmd_read(args: argparse.Namespace, out: TextIO) -> int:
     profile = _profile(args)
 
     async def job(bus: Bus) -> int:
-        meter = await bus.meter(args.unit, series=args.series, profile=profile)
+        try:
+            meter = await bus.meter(args.unit, series=args.series, profile=profile)
+        except ExceptionResponseError as refused:
+            if args.series == "auto":
+                raise
+            raise LevitonError(
+                f"{refused}. Is it a Series {args.series}? --series auto asks the meter"
+            ) from None
         snapshot = await meter.read()
         assert meter.identity is not None
         if args.json:
@@ -298,7 +317,9 @@ async def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for index, unit in enumerate(units, 1):
             if show_progress:
                 render.progress(
-                    err, f"scanning unit {unit} ({index}/{len(units)}), found {len(found)}"
+                    err,
+                    f"scanning unit {unit} ({index}/{len(units)}), found {len(found)}",
+                    log=index == 1 or index % 10 == 0,
                 )
             try:
                 meter = await bus.probe(unit)
@@ -316,7 +337,7 @@ async def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         json.dump([render.identity_json(i) for i in identities], out, indent=2)
         out.write("\n")
     else:
-        out.write(render.scan_text(bus.url, identities, problems))
+        out.write(render.scan_text(bus.url, identities, problems, units))
     return 0 if found else EXIT_FAILURE
 
 
@@ -349,6 +370,11 @@ def _confirm(prompt: str) -> bool:
 async def cmd_set_unit_id(args: argparse.Namespace, out: TextIO) -> int:
     if args.unit == args.new_id:
         raise UsageError(f"the meter already has unit id {args.unit}")
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to change the unit id without confirmation: add --yes "
+            "(there is no terminal to ask on)"
+        )
 
     async def job(bus: Bus) -> int:
         meter = await bus.meter(args.unit)
@@ -397,7 +423,14 @@ async def cmd_dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write("\n")
         else:
             out.write(explorer.rows_text(rows, args.space))
-        return 0 if any(row.value is not None for row in rows) else EXIT_FAILURE
+        if any(row.value is not None for row in rows):
+            return 0
+        err.write(
+            f"leviton-bridge dump: unit {args.unit} on {bus.url} refused every {args.space} "
+            f"register from {explorer.describe(start, args.space)} to "
+            f"{explorer.describe(start + args.count - 1, args.space)}\n"
+        )
+        return EXIT_FAILURE
 
     return await _with_bus(args, job)
 
@@ -418,15 +451,33 @@ def _listen_address(text: str) -> tuple[str, int]:
 
 
 async def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    address = None if args.serial else _listen_address(args.listen)
     simulator = _simulator(args)
-    if args.serial:
-        await simulator.start_serial(args.serial, args.baud)
-        url = f"serial://{args.serial}?baud={args.baud}"
-    else:
-        host, port = await simulator.start_tcp(*_listen_address(args.listen))
-        scheme = "tcp" if simulator.framing == "tcp" else "rtu+tcp"
-        url = f"{scheme}://{host}:{port}"
-    out.write(render.simulator_text(url, simulator))
+    try:
+        if address is None:
+            await simulator.start_serial(args.serial, args.baud)
+            url = f"serial://{args.serial}?baud={args.baud}"
+        else:
+            host, port = await simulator.start_tcp(*address)
+            scheme = "tcp" if simulator.framing == "tcp" else "rtu+tcp"
+            url = f"{scheme}://{host}:{port}"
+    except (OSError, RuntimeError) as problem:
+        await simulator.stop()
+        # pymodbus reports a failed listen or open only as "Could not start listen".
+        if address is None:
+            why = "does the device exist, and may this user open it?"
+            where = f"serial port {args.serial}"
+        else:
+            why = "is the port in use, or the address not one of this host's?"
+            where = f"{address[0]}:{address[1]}"
+        if isinstance(problem, OSError) and problem.strerror:
+            why = problem.strerror
+        raise LevitonError(f"cannot serve on {where}: {why}") from None
+    out.write(
+        render.simulator_text(
+            url, simulator, serial=(args.serial, args.baud) if args.serial else None
+        )
+    )
     out.flush()
     try:
         await asyncio.Event().wait()  # serve until interrupted
@@ -473,7 +524,12 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        # argparse writes usage errors and --help to the process's streams; send them to ours.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2)
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     _configure_logging(args.verbose)
     try:
         return asyncio.run(_dispatch(args, out, err))

@@ -47,15 +47,7 @@ async def run_demo(out: TextIO, *, interval: float = 2.0, cycles: int = 0) -> in
                         for k, v in shown.items()
                     )
                 )
-                for point, values in list(snapshot.points.items())[:3]:
-                    lines.append(
-                        f"    point {point}: "
-                        + "  ".join(
-                            f"{READINGS[k].name}: {render.number(v, READINGS[k].precision)} {READINGS[k].unit}"
-                            for k, v in values.items()
-                            if v is not None
-                        )
-                    )
+                lines += render.points_table(snapshot.points, indent="    ", limit=3)
                 if len(snapshot.points) > 3:
                     lines.append(
                         f"    ... and {len(snapshot.points) - 3} more points (leviton-bridge read shows all)"

@@ -44,7 +44,19 @@ def _model_words(identity: Identity) -> str | None:
     info = identity.model_info
     if info is None:
         return None
-    words = [f"{info.format} format"]
+    if info.series == "8000":
+        words = []
+        if info.points and info.points != identity.points:
+            words.append(f"{info.points} metering points")
+        if info.cts_per_point:
+            words.append(
+                f"{info.cts_per_point} CT{'s' if info.cts_per_point > 1 else ''} per point"
+            )
+        if info.voltage:
+            words.append(f"{info.voltage} V")
+        words.extend(info.options)
+        return ", ".join(words) or None
+    words = [f"{info.format} model-number format"]
     if info.voltage_configuration:
         words.append(info.voltage_configuration)
     if info.ct_rating_amps:
@@ -62,7 +74,10 @@ def _model_words(identity: Identity) -> str | None:
 
 
 def meter_text(url: str, identity: Identity, snapshot: Snapshot) -> str:
-    lines = [f"Unit {identity.unit_id} on {url}: Leviton Series {identity.series}"]
+    title = f"Unit {identity.unit_id} on {url}: Leviton Series {identity.series}"
+    if identity.points:
+        title += f", {identity.points} metering points"
+    lines = [title]
     if identity.model:
         described = _model_words(identity)
         lines.append(
@@ -85,21 +100,33 @@ def meter_text(url: str, identity: Identity, snapshot: Snapshot) -> str:
         for key, value in snapshot.readings.items():
             if value is None and key == "derived_power":
                 lines.append(
-                    f"    {READINGS[key].name:<28} - (needs a few polls: derived from energy steps)"
+                    f"    {READINGS[key].name:<28} - (derived from energy steps over several polls; "
+                    "one read cannot show it)"
                 )
                 continue
             lines.append(
                 f"    {READINGS[key].name if key in READINGS else key:<28} {_value(key, value)}"
             )
-    if snapshot.points:
-        keys = list(next(iter(snapshot.points.values())))
-        header = "  Point " + "".join(f"{_short(k):>14}" for k in keys)
-        lines.append(header)
-        for point, values in snapshot.points.items():
-            lines.append(
-                f"  {point:>5} " + "".join(f"{_value(k, values.get(k)):>14}" for k in keys)
-            )
+    lines += points_table(snapshot.points)
     return "\n".join(lines) + "\n"
+
+
+def points_table(
+    points: dict[int, dict[str, float | int | None]],
+    *,
+    indent: str = "  ",
+    limit: int | None = None,
+) -> list[str]:
+    """Series 8000 points as a table, one row a point (the first ``limit`` points)."""
+    if not points:
+        return []
+    keys = list(next(iter(points.values())))
+    lines = [f"{indent}Point " + "".join(f"{_short(k):>14}" for k in keys)]
+    for point, values in list(points.items())[:limit]:
+        lines.append(
+            f"{indent}{point:>5} " + "".join(f"{_value(k, values.get(k)):>14}" for k in keys)
+        )
+    return lines
 
 
 _SHORT = {
@@ -146,23 +173,45 @@ def meter_json(identity: Identity, snapshot: Snapshot) -> dict[str, Any]:
     return data
 
 
-def scan_text(url: str, identities: list[Identity], problems: list[str]) -> str:
+def unit_ranges(units: list[int]) -> str:
+    """Unit ids in short form: [1, 2, 3, 5] -> "1-3, 5"."""
+    spans: list[list[int]] = []
+    for unit in sorted(set(units)):
+        if spans and unit == spans[-1][1] + 1:
+            spans[-1][1] = unit
+        else:
+            spans.append([unit, unit])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def scan_text(url: str, identities: list[Identity], problems: list[str], units: list[int]) -> str:
+    tried = f"unit id{'s' if len(units) > 1 else ''} {unit_ranges(units)}"
     if not identities:
-        lines = [f"No Leviton meter answered on {url}."]
+        lines = [
+            f"No Leviton meter {'could be identified' if problems else 'answered'} on {url} "
+            f"at {tried}. Check the unit ids, the wiring (A to A, B to B) and the line "
+            "settings (9600 8N1 for Series 1000/2000)."
+        ]
     else:
-        lines = [f"{len(identities)} meter(s) on {url}:"]
+        lines = [f"{len(identities)} meter(s) on {url} at {tried}:"]
         lines += [f"  unit {i.unit_id:>3}: {identity_line(i)}" for i in identities]
     lines += [f"  problem: {problem}" for problem in problems]
     return "\n".join(lines) + "\n"
 
 
-def simulator_text(url: str, simulator: MeterSimulator) -> str:
-    lines = [f"Simulating {len(simulator.meters)} meter(s) on {url} (Ctrl-C to stop)"]
+def simulator_text(
+    url: str, simulator: MeterSimulator, *, serial: tuple[str, int] | None = None
+) -> str:
+    """What the simulator serves on ``url``; ``serial`` (device, baud) when it serves a serial
+    port, which clients do not open themselves: they open the other end of the line."""
+    where = url if serial is None else f"serial port {serial[0]}, Modbus RTU at {serial[1]} baud"
+    lines = [f"Simulating {len(simulator.meters)} meter(s) on {where} (Ctrl-C to stop)"]
     for unit, meter in simulator.meters.items():
         spec = meter.spec
         what = f"Series {spec.series}" + (f"-{spec.points}" if spec.series == "8000" else "")
         lines.append(
-            f"  unit {unit:>3}: {what}, model {meter.model}, load {spec.load} kW, energy {spec.energy} kWh"
+            f"  unit {unit:>3}: {what}, model {meter.model}, program id {meter.program_id}, "
+            f"load {spec.load:g} kW, energy {spec.energy:g} kWh"
         )
     if any(m.spec.series == "8000" for m in simulator.meters.values()):
         lines.append(f"  Series 8000 registers follow {simulator.profile.label()}")
@@ -172,18 +221,30 @@ def simulator_text(url: str, simulator: MeterSimulator) -> str:
         )
     if simulator.faults.rates:
         lines.append(
-            "  Faults: " + ", ".join(f"{k} {v:.0%}" for k, v in simulator.faults.rates.items())
+            "  Faults: "
+            + ", ".join(f"{k} {v * 100:g}%" for k, v in simulator.faults.rates.items())
+            + ("" if simulator.faults.seed is None else f" (seed {simulator.faults.seed})")
         )
-    lines.append(
-        f"  Try: leviton-bridge read --connect {url} --unit {next(iter(simulator.meters))}"
-    )
+    first = next(iter(simulator.meters))
+    if serial is None:
+        shown = f"'{url}'" if any(c in url for c in "?&") else url  # quoted for the shell
+        lines.append(f"  Try: leviton-bridge read --connect {shown} --unit {first}")
+    else:
+        lines.append(
+            "  Try, from the other end of the line (e.g. the other pty of a socat pair): "
+            f"leviton-bridge read --connect 'serial:///dev/OTHER-END?baud={serial[1]}' --unit {first}"
+        )
     return "\n".join(lines) + "\n"
 
 
-def progress(stream: TextIO, text: str, *, done: bool = False) -> None:
-    """A progress line: rewritten in place on a terminal, one line per step otherwise."""
+def progress(stream: TextIO, text: str, *, done: bool = False, log: bool = True) -> None:
+    """A progress line: rewritten in place on a terminal.
+
+    Elsewhere (a pipe, a log file) only lines with ``log`` set and the final ``done`` line are
+    written, one a line; an empty ``done`` line just clears a terminal's progress line.
+    """
     if stream.isatty():
         stream.write("\r\033[K" + text + ("\n" if done and text else ""))
-    elif text and (done or text.endswith("0") or "/" not in text):
+    elif text and (done or log):
         stream.write(text + "\n")
     stream.flush()

@@ -665,8 +665,13 @@ class Bus:
         """Open the link now (it also opens on the first request)."""
         try:
             await self.connection.connect()
-        except ModbusError as err:
-            raise ConnectError(self.url, None, f"cannot connect: {_reason(err)}") from None
+        except ModbusError:
+            what = (
+                "cannot open the serial port (missing, in use, or no permission)"
+                if self.settings.kind == "serial"
+                else "cannot connect (nothing accepts connections there, or it is unreachable)"
+            )
+            raise ConnectError(self.url, None, what) from None
 
     async def meter(
         self, unit_id: int, *, series: str = "auto", profile: Profile | None = None

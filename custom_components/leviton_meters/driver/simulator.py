@@ -41,7 +41,8 @@ SERIES_KINDS: Final = ("1000", "2000", "8000", "8000-8", "8000-12", "8000-24")
 _MEMORY: Final = 0x1400  # registers each simulated meter keeps (covers 45008 = 0x138F)
 _GHOST: Final = 0  # SimDevice for unit ids nobody has: its answers are never sent
 _READ_FUNCTIONS: Final = (0x03, 0x04)
-_DEFAULT_MODELS: Final = {"1000": "1N240-01D", "2000": "2N208-021"}
+# Demand models (option D): the simulated meters keep a peak demand.
+_DEFAULT_MODELS: Final = {"1000": "1N240-01D", "2000": "2N208-02D"}
 _S8000_MODELS: Final = {8: "S8UTS-083", 12: "S8UTS-122", 24: "S8UTS-241"}
 _METER_KEYS: Final = {
     "load": "kW drawn (Series 8000: total over all points); 0 keeps values still",
@@ -434,7 +435,12 @@ class MeterSimulator:
             trace_pdu=self._trace_pdu,
             custom_pdu=[self._custom_pdu()],
         )
-        await self.server.serve_forever(background=True)
+        try:
+            await self.server.serve_forever(background=True)
+        except RuntimeError:  # pymodbus's way of saying the listen failed
+            raise OSError(
+                f"cannot listen on {host}:{port} (in use, or not an address here)"
+            ) from None
         sockets = getattr(self.server.transport, "sockets", None)
         if not sockets:
             raise OSError(f"could not listen on {host}:{port}")
@@ -454,7 +460,10 @@ class MeterSimulator:
             trace_pdu=self._trace_pdu,
             custom_pdu=[self._custom_pdu()],
         )
-        await self.server.serve_forever(background=True)
+        try:
+            await self.server.serve_forever(background=True)
+        except RuntimeError:
+            raise OSError(f"cannot open serial device {device}") from None
 
     async def stop(self) -> None:
         if self.server is not None:

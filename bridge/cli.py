@@ -221,8 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, help="random seed for repeatable faults")
     simulate.add_argument("--profile", metavar="FILE", help="Series 8000 register profile")
 
+    run = commands.add_parser(
+        "run",
+        help="run the bridge: poll the configured meters, publish them over MQTT (and BACnet)",
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration file")
+
+    check = commands.add_parser(
+        "check-config", help="check a configuration file and list every problem"
+    )
+    check.add_argument("file", metavar="FILE", help="YAML configuration file")
+
     demo = commands.add_parser(
-        "demo", help="simulated meters read live (the quickest look at the project)"
+        "demo",
+        help="simulated meters, an embedded MQTT broker and the bridge, shown live",
+    )
+    demo.add_argument(
+        "--broker",
+        metavar="URL",
+        help="publish to this broker (mqtt://HOST:PORT) instead of an embedded one",
     )
     demo.add_argument(
         "--interval", type=_positive_float, default=2.0, help="seconds between polls (default 2)"
@@ -489,7 +506,63 @@ async def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
 async def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .demo import run_demo
 
-    return await run_demo(out, interval=args.interval, cycles=args.cycles)
+    return await run_demo(out, interval=args.interval, cycles=args.cycles, broker_url=args.broker)
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .daemon import run_until_signalled
+
+    config = load_config(args.config)
+    _configure_logging_level(config.log_level)
+    await run_until_signalled(config)
+    return 0
+
+
+async def cmd_bacnet_ede(args: argparse.Namespace, out: TextIO) -> int:
+    from .bacnet import write_ede
+    from .config import load_config
+
+    config = load_config(args.config)
+    if config.bacnet is None:
+        raise UsageError(f"{args.config} has no bacnet: section")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as file:
+            count = await write_ede(config, file)
+        out.write(f"wrote {count} objects to {args.output}\n")
+    else:
+        await write_ede(config, out)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as problem:
+        err.write(f"{problem.source}: {len(problem.problems)} problem(s):\n")
+        for line in problem.problems:
+            err.write(f"  {line}\n")
+        return EXIT_USAGE
+    meters = config.meters
+    out.write(
+        f"{config.source}: OK. {len(config.buses)} bus(es), {len(meters)} meter(s); "
+        f"MQTT {config.mqtt.url if config.mqtt else 'off'}; "
+        f"BACnet {config.bacnet.address if config.bacnet else 'off'}\n"
+    )
+    for bus in config.buses:
+        units = ", ".join(f"{m.unit} ({m.name})" for m in bus.meters)
+        out.write(f"  {bus.name}: {bus.connect} every {bus.poll_interval:g} s: units {units}\n")
+    return 0
+
+
+def _configure_logging_level(level: str) -> None:
+    """The config file's log_level, unless -v asked for more."""
+    root = logging.getLogger()
+    wanted = getattr(logging, level.upper())
+    if wanted < root.level:
+        root.setLevel(wanted)
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -515,6 +588,10 @@ async def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return await cmd_simulate(args, out)
         case "demo":
             return await cmd_demo(args, out)
+        case "run":
+            return await cmd_run(args)
+        case "bacnet-ede":
+            return await cmd_bacnet_ede(args, out)
     raise UsageError(f"unknown command {args.command}")
 
 
@@ -531,6 +608,8 @@ def main(
     except SystemExit as stop:  # --help (0) or a usage error (2)
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     _configure_logging(args.verbose)
+    if args.command == "check-config":
+        return cmd_check_config(args, out, err)
     try:
         return asyncio.run(_dispatch(args, out, err))
     except (UsageError, ConfigurationError) as problem:

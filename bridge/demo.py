@@ -1,64 +1,162 @@
-"""``leviton-bridge demo``: simulated meters, read live, with nothing to set up."""
+"""``leviton-bridge demo``: simulated meters, an MQTT broker, and the bridge between them.
+
+Nothing to set up: three simulated meters (a Series 2000, a Series 1000 and a Series 8000-12)
+on loopback, an embedded MQTT broker (amqtt) unless ``--broker`` names one, and the bridge
+publishing them with Home Assistant discovery, shown as a live table until Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
-from typing import TextIO
+from collections import Counter
+from contextlib import AsyncExitStack, suppress
+from typing import Any, TextIO
 
-from leviton_driver import Bus, LevitonError, LevitonMeter
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from leviton_driver.catalogue import READINGS
 from leviton_driver.simulator import MeterSimulator, MeterSpec
 
 from . import render
+from .config import parse_config
+from .daemon import Bridge
+from .mqtt_mapping import Topics
 
 DEMO_METERS = (
-    "1:2000:load=12.5:energy=48210.3",
-    "2:1000:load=3.2:energy=9120.7",
-    "3:8000-12:load=20",
+    # Loads high enough that the 0.1 kWh energy steps (and so average power) show within a minute.
+    ("1:2000:load=45:energy=48210.3", "Workshop (Series 2000)"),
+    ("2:1000:load=7.2:energy=9120.7", "Apartment 2B (Series 1000)"),
+    ("3:8000-12:load=20:energy=30000", "Tenant panel (Series 8000-12)"),
 )
+SHOWN = ("energy_delivered", "peak_demand", "derived_power", "voltage_a")
 
 
-async def run_demo(out: TextIO, *, interval: float = 2.0, cycles: int = 0) -> int:
-    """Start the simulator on loopback, identify its meters and show their readings live."""
-    simulator = MeterSimulator([MeterSpec.parse(text) for text in DEMO_METERS])
-    host, port = await simulator.start_tcp("127.0.0.1", 0)
-    bus = Bus(f"tcp://{host}:{port}")
-    try:
-        meters: list[LevitonMeter] = [await bus.meter(unit) for unit in simulator.meters]
-        out.write(render.simulator_text(bus.url, simulator))
-        done = 0
-        while not cycles or done < cycles:
-            started = time.monotonic()
-            lines = [f"\n{time.strftime('%H:%M:%S')}  poll {done + 1}"]
-            for meter in meters:
-                try:
-                    snapshot = await meter.read()
-                except LevitonError as err:
-                    lines.append(f"  unit {meter.unit_id}: {err}")
-                    continue
-                assert meter.identity is not None
-                lines.append(f"  unit {meter.unit_id} ({render.identity_line(meter.identity)})")
-                shown = {k: v for k, v in snapshot.readings.items() if v is not None}
-                lines.append(
-                    "    "
-                    + "  ".join(
-                        f"{READINGS[k].name}: {render.number(v, READINGS[k].precision)} {READINGS[k].unit or ''}".rstrip()
-                        for k, v in shown.items()
-                    )
-                )
-                lines += render.points_table(snapshot.points, indent="    ", limit=3)
-                if len(snapshot.points) > 3:
-                    lines.append(
-                        f"    ... and {len(snapshot.points) - 3} more points (leviton-bridge read shows all)"
-                    )
-            out.write("\n".join(lines) + "\n")
-            out.flush()
-            done += 1
-            if cycles and done >= cycles:
-                break
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
-    finally:
-        await bus.close()
-        await simulator.stop()
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def start_embedded_broker() -> tuple[Any, str]:
+    """An amqtt broker on a free loopback port, anonymous access; returns (broker, URL)."""
+    from amqtt.broker import Broker
+
+    # amqtt warns about undelivered messages when it shuts down; that is no news in a demo.
+    logging.getLogger("amqtt").setLevel(logging.ERROR)
+    port = _free_port()
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
+    await broker.start()
+    return broker, f"mqtt://127.0.0.1:{port}"
+
+
+class BrokerWatch:
+    """Counts what actually reaches the broker under the bridge's topics."""
+
+    def __init__(self, url: str, base_topic: str) -> None:
+        host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+        self.counts: Counter[str] = Counter()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="leviton-demo-watch")
+        self.client.on_message = lambda _c, _u, message: self.counts.update([message.topic])
+        self.client.on_connect = lambda client, *_: client.subscribe(
+            [(f"{base_topic}/#", 0), ("homeassistant/device/+/config", 0)]
+        )
+        self.client.connect_async(host, int(port))
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _table(bridge: Bridge, topics: Topics, watch: BrokerWatch, broker_url: str) -> str:
+    lines = [f"{time.strftime('%H:%M:%S')}  MQTT broker {broker_url}, topics under {topics.base}/"]
+    for state in bridge.states:
+        identity = state.identity
+        status = "online" if state.available else f"offline: {state.last_error or 'not read yet'}"
+        kind = render.identity_line(identity) if identity else "identifying..."
+        lines.append(f"  {state.config.name}: {kind} [{status}]")
+        snapshot = state.snapshot
+        if snapshot is not None:
+            shown = [
+                f"{READINGS[key].name} {render.number(value, READINGS[key].precision)} {READINGS[key].unit}"
+                for key in SHOWN
+                if (value := snapshot.readings.get(key)) is not None
+            ]
+            if snapshot.points:
+                total = sum(v.get("power") or 0 for v in snapshot.points.values())
+                shown.append(f"{len(snapshot.points)} points drawing {total:.0f} W")
+            lines.append("    " + ", ".join(shown))
+        state_topic = topics.state(state.meter_id)
+        lines.append(f"    -> {state_topic} ({watch.counts[state_topic]} received by the broker)")
+    discovery = sum(n for topic, n in watch.counts.items() if topic.endswith("/config"))
+    lines.append(
+        f"  Home Assistant discovery: {discovery} device config message(s) under homeassistant/device/"
+    )
+    lines.append("  Ctrl-C to stop.")
+    return "\n".join(lines) + "\n"
+
+
+async def run_demo(
+    out: TextIO, *, interval: float = 2.0, cycles: int = 0, broker_url: str | None = None
+) -> int:
+    """Run the demo; ``cycles`` > 0 stops after that many tables (for tests)."""
+    async with AsyncExitStack() as stack:
+        simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS])
+        host, port = await simulator.start_tcp("127.0.0.1", 0)
+        stack.push_async_callback(simulator.stop)
+        embedded = broker_url is None
+        if broker_url is None:
+            broker, broker_url = await start_embedded_broker()
+            stack.push_async_callback(broker.shutdown)
+        config = parse_config(
+            {
+                "buses": [
+                    {
+                        "name": "demo",
+                        "connect": f"tcp://{host}:{port}",
+                        "poll_interval": interval,
+                        "meters": [
+                            {"unit": int(spec.split(":")[0]), "name": name}
+                            for spec, name in DEMO_METERS
+                        ],
+                    }
+                ],
+                "mqtt": {"url": broker_url, "client_id": "leviton-bridge-demo"},
+            },
+            "demo",
+        )
+        assert config.mqtt is not None
+        topics = Topics(config.mqtt)
+        watch = BrokerWatch(broker_url, topics.base)
+        stack.callback(watch.stop)
+        bridge = Bridge(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        out.write(render.simulator_text(f"tcp://{host}:{port}", simulator))
+        where = "an embedded MQTT broker" if embedded else "the MQTT broker"
+        out.write(f"Bridge publishing to {where} at {broker_url}\n\n")
+        shown = 0
+        try:
+            while not cycles or shown < cycles:
+                await asyncio.sleep(interval)
+                if out.isatty():
+                    out.write("\033[H\033[J")
+                out.write(_table(bridge, topics, watch, broker_url))
+                out.flush()
+                shown += 1
+        finally:
+            stop.set()
+            with suppress(asyncio.CancelledError):
+                await task
     return 0

@@ -920,54 +920,39 @@ async def test_own_profile(start_simulator: StartSimulator, tmp_path: Path) -> N
 
 
 def test_demo() -> None:
-    result = run("demo", "--cycles", "1", "--interval", "0.1")
+    """The demo: simulated meters, an embedded broker, and the bridge publishing to it."""
+    result = run("demo", "--cycles", "2", "--interval", "0.5")
     assert (result.code, result.err) == (0, "")
     lines = result.out.splitlines()
     assert re.fullmatch(
         r"Simulating 3 meter\(s\) on tcp://127\.0\.0\.1:\d+ \(Ctrl-C to stop\)", lines[0]
     )
-    assert sum("poll 1" in text for text in lines) == 1
-    assert not any("poll 2" in text for text in lines)
-    start = next(i for i, text in enumerate(lines) if text.endswith("poll 1"))
-    poll = lines[start + 1 :]
-    assert poll[0].startswith("  unit 1 (Series 2000, model 2N208-02D,")
-    assert poll[1].startswith(
-        "    Energy delivered: 48210.3 kWh  Energy received: 0.0 kWh  Peak demand: 12.50 kW"
+    assert any(
+        re.fullmatch(r"Bridge publishing to an embedded MQTT broker at mqtt://127\.0\.0\.1:\d+", t)
+        for t in lines
     )
-    assert poll[2].startswith("  unit 2 (Series 1000, model 1N240-01D,")
-    assert poll[3].startswith(
-        "    Energy delivered: 9120.7 kWh  Energy received: 0.0 kWh  Peak demand: 3.20 kW"
+    tables = [i for i, text in enumerate(lines) if "MQTT broker mqtt://127.0.0.1:" in text]
+    assert len(tables) == 2
+    last = lines[tables[-1] + 1 :]
+    assert last[0].startswith("  Workshop (Series 2000): Series 2000, model 2N208-02D,")
+    assert last[0].endswith("[online]")
+    assert last[1].startswith("    Energy delivered 48210.")
+    assert last[2].startswith("    -> leviton/demo_u1/state (")
+    assert last[3].startswith("  Apartment 2B (Series 1000): Series 1000, model 1N240-01D,")
+    assert last[6].startswith(
+        "  Tenant panel (Series 8000-12): Series 8000, model S8UTS-122, 12 points,"
     )
-    assert poll[4].startswith("  unit 3 (Series 8000, model S8UTS-122, 12 points,")
+    assert last[7] == "    Voltage phase A 120.1 V, 12 points drawing 19999 W"
+    received = [int(m[1]) for t in last if (m := re.search(r"\((\d+) received by the broker\)", t))]
+    assert len(received) == 3
+    assert all(n >= 1 for n in received)  # the broker really got each meter's state
     assert (
-        poll[5]
-        == "    Voltage phase A: 120.1 V  Voltage phase B: 119.8 V  Voltage phase C: 120.4 V"
+        last[9]
+        == "  Home Assistant discovery: 15 device config message(s) under homeassistant/device/"
     )
-    assert poll[6].split() == [
-        "Point",
-        "Delivered",
-        "Received",
-        "Power",
-        "kvarh",
-        "deliv.",
-        "kvarh",
-        "recv.",
-        "Reactive",
-    ]
-    # 20 kW over 12 points weighted 2,3,4,5,1,2,3,4,5,1,2,3 (sum 35): point 1 draws 1143 W.
-    assert poll[7].split()[:6] == ["1", "70.5", "kWh", "0.0", "kWh", "1143"]
-    assert [row.split()[0] for row in poll[7:10]] == ["1", "2", "3"]
-    assert poll[10] == "    ... and 9 more points (leviton-bridge read shows all)"
-    assert len(poll) == 11
 
 
-def test_demo_cycles() -> None:
-    result = run("demo", "--cycles", "2", "--interval", "0.1")
-    assert result.code == 0
-    assert [text.split()[-2:] for text in result.out.splitlines() if " poll " in text] == [
-        ["poll", "1"],
-        ["poll", "2"],
-    ]
+def test_demo_bad_cycles() -> None:
     bad = run("demo", "--cycles", "-1")
     assert bad.code == 2
     assert "argument --cycles: -1 must be 0 or more" in bad.err

@@ -1,0 +1,93 @@
+"""``leviton-bridge run``: poll every configured meter and publish it, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from leviton_driver.meter import DemandResetResult
+
+from .config import BridgeConfig
+from .mqtt import MqttPublisher
+from .poller import BusPoller, MeterListener, MeterState
+
+if TYPE_CHECKING:
+    from .bacnet import BacnetPublisher
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Bridge:
+    """The pollers of every bus and the publishers they feed."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.listeners: list[MeterListener] = []
+        self.pollers = [BusPoller(bus, self.listeners) for bus in config.buses]
+        self._poller_of = {id(state): poller for poller in self.pollers for state in poller.states}
+        self.mqtt: MqttPublisher | None = None
+        self.bacnet: BacnetPublisher | None = None
+        self.started = asyncio.Event()
+
+    @property
+    def states(self) -> list[MeterState]:
+        return [state for poller in self.pollers for state in poller.states]
+
+    async def reset_peak_demand(self, state: MeterState) -> DemandResetResult:
+        return await self._poller_of[id(state)].reset_peak_demand(state)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then say offline and close every link."""
+        loop = asyncio.get_running_loop()
+        if self.config.mqtt is not None:
+            self.mqtt = MqttPublisher(
+                self.config.mqtt, self.config.meters, loop, self.reset_peak_demand
+            )
+            self.listeners.append(self.mqtt)
+            self.mqtt.start()
+        if self.config.bacnet is not None:
+            from .bacnet import BacnetPublisher
+
+            self.bacnet = BacnetPublisher(self.config.bacnet, self.states, self.reset_peak_demand)
+            self.listeners.append(self.bacnet)
+            await self.bacnet.start()
+        tasks = [
+            asyncio.create_task(poller.run(), name=f"poll {poller.config.name}")
+            for poller in self.pollers
+        ]
+        self.started.set()
+        _LOGGER.info(
+            "bridge running: %d bus(es), %d meter(s)%s",
+            len(self.pollers),
+            len(self.config.meters),
+            f", MQTT {self.config.mqtt.url}" if self.config.mqtt else "",
+        )
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+            if self.mqtt is not None:
+                await self.mqtt.stop()
+            if self.bacnet is not None:
+                await self.bacnet.stop()
+            _LOGGER.info("bridge stopped")
+
+
+async def run_until_signalled(config: BridgeConfig) -> None:
+    """Run the bridge until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await Bridge(config).run(stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,204 @@
+"""The MQTT mapping: every topic and payload the bridge publishes, generated from the catalogue.
+
+Topics (``base`` is ``mqtt.base_topic``, default ``leviton``; ``meter`` is the meter's id from
+the configuration, ``<bus>_u<unit>``):
+
+* ``base/bridge/status``: ``online`` / ``offline``, retained; the bridge's last will.
+* ``base/meter/availability``: ``online`` / ``offline``, retained: does the meter answer.
+* ``base/meter/state``: one JSON object per poll, retained, shaped like ``leviton-bridge read
+  --json``: ``{"readings": {...}, "points": {"1": {...}}, "time": "..."}``.
+* ``base/meter/reset_peak_demand/set``: send ``PRESS`` to reset peak demand (Series 1000/2000).
+  Executed once per message; retained messages are ignored, so an old command never replays.
+* ``base/meter/reset_peak_demand/result``: JSON result of each reset, not retained.
+
+Home Assistant discovery uses device discovery, one retained message per device at
+``<discovery_prefix>/device/<object_id>/config``: a meter is one device; a Series 8000 metering
+point is its own device under the meter (``via_device``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from leviton_driver.catalogue import (
+    SERIES_1000_READINGS,
+    SERIES_8000_METER_READINGS,
+    SERIES_8000_POINT_READINGS,
+    Reading,
+)
+from leviton_driver.meter import Snapshot
+
+from .config import MeterConfig, MqttConfig, slug
+from .poller import MeterState
+
+ONLINE: Final = "online"
+OFFLINE: Final = "offline"
+PRESS: Final = "PRESS"
+ORIGIN: Final = {
+    "name": "leviton-bridge",
+    "sw": "0.1.0",
+    "url": "https://github.com/leviton-meters/leviton-meters",
+}
+
+
+class Topics:
+    """Topic names for one bridge configuration."""
+
+    def __init__(self, config: MqttConfig) -> None:
+        self.base = config.base_topic
+        self.discovery_prefix = config.discovery_prefix
+        self.bridge_status = f"{self.base}/bridge/status"
+        self.homeassistant_status = f"{self.discovery_prefix}/status"
+        self.id_prefix = f"leviton_{slug(self.base)}_"
+        self.discovery_wildcard = f"{self.discovery_prefix}/device/+/config"
+        self.command_wildcard = f"{self.base}/+/reset_peak_demand/set"
+
+    def availability(self, meter_id: str) -> str:
+        return f"{self.base}/{meter_id}/availability"
+
+    def state(self, meter_id: str) -> str:
+        return f"{self.base}/{meter_id}/state"
+
+    def reset_command(self, meter_id: str) -> str:
+        return f"{self.base}/{meter_id}/reset_peak_demand/set"
+
+    def reset_result(self, meter_id: str) -> str:
+        return f"{self.base}/{meter_id}/reset_peak_demand/result"
+
+    def object_id(self, meter_id: str, point: int | None = None) -> str:
+        """Discovery object id (also the device identifier) of a meter or a metering point."""
+        return f"{self.id_prefix}{meter_id}" + (f"_p{point}" if point is not None else "")
+
+    def discovery(self, object_id: str) -> str:
+        return f"{self.discovery_prefix}/device/{object_id}/config"
+
+    def meter_id_of_command(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        base = self.base.split("/")
+        if parts[: len(base)] != base or parts[len(base) + 1 :] != ["reset_peak_demand", "set"]:
+            return None
+        return parts[len(base)]
+
+
+def _component(reading: Reading, value_template: str, unique_id: str) -> dict[str, Any]:
+    component: dict[str, Any] = {
+        "platform": "sensor",
+        "name": reading.name,
+        "unique_id": unique_id,
+        "value_template": value_template,
+        "suggested_display_precision": reading.precision,
+    }
+    if reading.unit:
+        component["unit_of_measurement"] = reading.unit
+    if reading.device_class:
+        component["device_class"] = reading.device_class
+    if reading.state_class:
+        component["state_class"] = reading.state_class
+    if reading.entity_category:
+        component["entity_category"] = reading.entity_category
+    return component
+
+
+def _device(state: MeterState, identifier: str) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "identifiers": [identifier],
+        "manufacturer": "Leviton",
+        "name": state.config.name,
+    }
+    identity = state.identity
+    if identity is not None:
+        device["model"] = f"Series {identity.series}"
+        if identity.model:
+            device["model_id"] = identity.model
+        if identity.hardware_version:
+            device["hw_version"] = identity.hardware_version
+        if identity.software_version:
+            device["sw_version"] = identity.software_version
+        if identity.serial_number:
+            device["serial_number"] = identity.serial_number
+    elif state.config.series != "auto":
+        device["model"] = f"Series {state.config.series}"
+    return device
+
+
+def _common(topics: Topics, meter_id: str) -> dict[str, Any]:
+    return {
+        "origin": ORIGIN,
+        "state_topic": topics.state(meter_id),
+        "availability": [
+            {"topic": topics.bridge_status},
+            {"topic": topics.availability(meter_id)},
+        ],
+        "availability_mode": "all",
+        "qos": 1,
+    }
+
+
+def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str, Any]]:
+    """Discovery topic -> payload for a meter (and its metering points)."""
+    meter_id = state.meter_id
+    object_id = topics.object_id(meter_id)
+    identity = state.identity
+    is_8000 = (identity.series == "8000") if identity else state.config.series == "8000"
+    components: dict[str, Any] = {}
+    readings = SERIES_8000_METER_READINGS if is_8000 else SERIES_1000_READINGS
+    for reading in readings:
+        components[reading.key] = _component(
+            reading, f"{{{{ value_json.readings.{reading.key} }}}}", f"{object_id}_{reading.key}"
+        )
+    if state.can_reset_demand and not is_8000:
+        components["reset_peak_demand"] = {
+            "platform": "button",
+            "name": "Reset peak demand",
+            "unique_id": f"{object_id}_reset_peak_demand",
+            "command_topic": topics.reset_command(meter_id),
+            "payload_press": PRESS,
+            "entity_category": "config",
+            "qos": 2,  # exactly once, end to end
+        }
+    messages = {
+        topics.discovery(object_id): {
+            "device": _device(state, object_id),
+            **_common(topics, meter_id),
+            "components": components,
+        }
+    }
+    points = identity.points if identity and identity.points else 0
+    for point in range(1, points + 1):
+        point_id = topics.object_id(meter_id, point)
+        messages[topics.discovery(point_id)] = {
+            "device": {
+                "identifiers": [point_id],
+                "manufacturer": "Leviton",
+                "model": "Series 8000 metering point",
+                "name": f"{state.config.name} point {point}",
+                "via_device": object_id,
+            },
+            **_common(topics, meter_id),
+            "components": {
+                reading.key: _component(
+                    reading,
+                    f"{{{{ value_json.points['{point}'].{reading.key} }}}}",
+                    f"{point_id}_{reading.key}",
+                )
+                for reading in SERIES_8000_POINT_READINGS
+            },
+        }
+    return messages
+
+
+def state_payload(snapshot: Snapshot) -> str:
+    """The JSON state of one poll; unknown values are null (Home Assistant shows "unknown")."""
+    data: dict[str, Any] = {
+        "readings": snapshot.readings,
+        "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="seconds"),
+    }
+    if snapshot.points:
+        data["points"] = {str(point): values for point, values in snapshot.points.items()}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def meter_ids(meters: list[MeterConfig]) -> set[str]:
+    return {meter.meter_id for meter in meters}

@@ -1,0 +1,162 @@
+"""Polling every configured meter: buses concurrently, each bus one request at a time.
+
+A meter that stops answering is backed off (tried every 2nd, 4th, ... cycle, at most every
+``MAX_BACKOFF_CYCLES``), so it costs its bus at most one timeout per cycle and the other meters
+keep their rate. Publishers (MQTT, BACnet) subscribe as ``MeterListener``s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from leviton_driver import Bus, LevitonError, LevitonMeter, MeterError, Series1000Meter, Snapshot
+from leviton_driver.meter import DemandResetResult, Identity
+from leviton_driver.profile import load_profile
+
+from .config import BusConfig, MeterConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_BACKOFF_CYCLES: Final = 32
+
+
+@dataclass(eq=False)
+class MeterState:
+    """What the bridge knows of one configured meter."""
+
+    config: MeterConfig
+    bus: BusConfig
+    meter: LevitonMeter | None = None
+    snapshot: Snapshot | None = None
+    available: bool = False
+    last_error: str | None = None
+    failures: int = 0
+    skip_cycles: int = 0
+    read_at: float | None = None
+    """Monotonic time of the last successful read (for the publish lag)."""
+    errors: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def meter_id(self) -> str:
+        return self.config.meter_id
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.meter.identity if self.meter is not None else None
+
+    @property
+    def can_reset_demand(self) -> bool:
+        """Series 1000/2000 (or not yet identified, as configured)."""
+        if self.meter is not None:
+            return isinstance(self.meter, Series1000Meter)
+        return self.config.series in ("auto", "1000", "2000")
+
+
+class MeterListener(Protocol):
+    """Receives what the poller learns. Called on the event loop; must not block."""
+
+    def meter_identified(self, state: MeterState) -> None: ...
+
+    def meter_updated(self, state: MeterState) -> None: ...
+
+    def meter_unavailable(self, state: MeterState) -> None: ...
+
+
+class BusPoller:
+    """Polls the meters of one bus, one after another, every poll interval."""
+
+    def __init__(self, config: BusConfig, listeners: Sequence[MeterListener]) -> None:
+        self.config = config
+        self.bus = Bus(config.connect)
+        self.listeners = listeners
+        self.states = [MeterState(config=meter, bus=config) for meter in config.meters]
+        self.cycles = 0
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        try:
+            while True:
+                started = time.monotonic()
+                await self.poll_once()
+                elapsed = time.monotonic() - started
+                await asyncio.sleep(max(0.0, self.config.poll_interval - elapsed))
+        finally:
+            await self.bus.close()
+
+    async def poll_once(self) -> None:
+        self.cycles += 1
+        for state in self.states:
+            if state.skip_cycles > 0:
+                state.skip_cycles -= 1
+                continue
+            await self.poll_meter(state)
+
+    async def poll_meter(self, state: MeterState) -> None:
+        async with state.lock:
+            try:
+                if state.meter is None:
+                    await self._identify(state)
+                assert state.meter is not None
+                state.snapshot = await state.meter.read()
+            except LevitonError as err:
+                self._failed(state, err)
+                return
+            state.read_at = time.monotonic()
+            came_back = not state.available
+            state.available = True
+            state.failures = 0
+            state.last_error = None
+            if came_back and state.errors:
+                _LOGGER.info("%s answers again", state.config.name)
+        for listener in self.listeners:
+            listener.meter_updated(state)
+
+    async def _identify(self, state: MeterState) -> None:
+        config = state.config
+        profile = await asyncio.to_thread(load_profile, config.profile) if config.profile else None
+        state.meter = await self.bus.meter(config.unit, series=config.series, profile=profile)
+        identity = state.meter.identity
+        _LOGGER.info(
+            "%s: unit %s on %s is a Leviton Series %s%s",
+            config.name,
+            config.unit,
+            self.bus.url,
+            identity.series if identity else "?",
+            f" ({identity.model})" if identity and identity.model else "",
+        )
+        for listener in self.listeners:
+            listener.meter_identified(state)
+
+    def _failed(self, state: MeterState, err: LevitonError) -> None:
+        state.errors += 1
+        state.failures += 1
+        state.last_error = str(err)
+        state.skip_cycles = min(2 ** (state.failures - 1), MAX_BACKOFF_CYCLES) - 1
+        was_available = state.available or state.failures == 1
+        state.available = False
+        if was_available:
+            _LOGGER.warning("%s: %s (retrying with backoff)", state.config.name, err)
+            for listener in self.listeners:
+                listener.meter_unavailable(state)
+        if not isinstance(err, MeterError):
+            state.meter = None  # e.g. a profile problem: identify again next time
+
+    async def reset_peak_demand(self, state: MeterState) -> DemandResetResult:
+        """Reset a meter's peak demand now (between polls; the bus lock orders the requests)."""
+        async with state.lock:
+            if state.meter is None:
+                await self._identify(state)
+            assert state.meter is not None
+            result = await state.meter.reset_peak_demand()
+            state.snapshot = state.meter.last
+            state.read_at = time.monotonic()
+            state.available = True
+        for listener in self.listeners:
+            listener.meter_updated(state)
+        return result

@@ -520,18 +520,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_bacnet_ede(args: argparse.Namespace, out: TextIO) -> int:
-    from .bacnet import write_ede
+    from pathlib import Path
+
+    from .bacnet import ede_text
     from .config import load_config
 
     config = load_config(args.config)
     if config.bacnet is None:
         raise UsageError(f"{args.config} has no bacnet: section")
+    text, count = await ede_text(config)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as file:
-            count = await write_ede(config, file)
+        await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
         out.write(f"wrote {count} objects to {args.output}\n")
     else:
-        await write_ede(config, out)
+        out.write(text)
     return 0
 
 

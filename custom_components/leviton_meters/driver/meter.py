@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from modbus_connection import (
     ModbusConnectionError,
@@ -33,7 +33,6 @@ from .catalogue import (
     ENERGY_RECEIVED,
     PEAK_DEMAND,
     UPTIME,
-    Reading,
 )
 from .connection import LevitonConnection, LinkSettings, PacketTrace, open_connection, parse_url
 from .errors import (
@@ -186,9 +185,6 @@ def translate_error(
 class LevitonMeter(ABC):
     """A Leviton meter at one unit id. Subclasses know the register layout."""
 
-    series_choices: ClassVar[tuple[str, ...]] = ()
-    readings: ClassVar[tuple[Reading, ...]] = ()
-
     def __init__(
         self,
         unit: ModbusUnit,
@@ -295,16 +291,6 @@ def _max_kw(info: ModelInfo | None) -> float:
 
 class Series1000Meter(LevitonMeter):
     """Series 1000 (one or two phase) and Series 2000 (three phase): one register map."""
-
-    series_choices = ("1000", "2000")
-    readings = (
-        ENERGY_DELIVERED,
-        ENERGY_RECEIVED,
-        PEAK_DEMAND,
-        DERIVED_POWER,
-        DEMAND_RESET_COUNT,
-        UPTIME,
-    )
 
     def __init__(self, unit: ModbusUnit, *, series: str | None = None, **kwargs: Any) -> None:
         super().__init__(unit, **kwargs)
@@ -446,8 +432,6 @@ class Series1000Meter(LevitonMeter):
 
 class Series8000Meter(LevitonMeter):
     """Series 8000: 8, 12 or 24 metering points, registers per a profile."""
-
-    series_choices = ("8000",)
 
     def __init__(
         self,

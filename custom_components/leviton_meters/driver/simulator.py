@@ -16,6 +16,7 @@ Built on pymodbus's current server API (``SimDevice``/``SimData`` with an action
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import struct
@@ -414,7 +415,7 @@ class MeterSimulator:
             SimDevice(
                 id=slot,
                 simdata=[SimData(address=0, count=_MEMORY, values=0, datatype=DataType.REGISTERS)],
-                action=self._make_action(slot),
+                action=functools.partial(self._serve, slot),
             )
             for slot in self.slots
         ]
@@ -525,19 +526,6 @@ class MeterSimulator:
             await asyncio.sleep(
                 self.line.wire_time(request_bytes, answer_bytes) + self.line.turnaround
             )
-
-    def _make_action(self, slot: int) -> Any:
-        async def action(
-            function: int,
-            start: int,
-            address: int,
-            count: int,
-            memory: list[int],
-            values: list[int] | list[bool] | None,
-        ) -> ExcCodes | None:
-            return await self._serve(slot, function, start, address, count, memory, values)
-
-        return action
 
     async def _serve(
         self,

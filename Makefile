@@ -49,6 +49,7 @@ typecheck: $(VENV)/.installed
 	@ln -sfn ../../custom_components/leviton_meters/driver build/mypy/leviton_driver
 	@ln -sfn ../../bridge build/mypy/leviton_bridge
 	MYPYPATH=build/mypy $(VENV)/bin/mypy -p leviton_driver -p leviton_bridge
+	$(VENV)/bin/mypy custom_components/leviton_meters
 
 pytest: $(VENV)/.installed
 	$(PY) -m pytest -q

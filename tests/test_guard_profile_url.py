@@ -222,3 +222,32 @@ def test_bad_urls(url: str, words: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         parse_url(url)
     assert words in str(caught.value)
+
+
+def test_edited_profile_is_read_again(tmp_path: Path) -> None:
+    import os
+
+    mine = tmp_path / "mine.yaml"
+    data = _default_data()
+    data.update(name="First", provisional=False)
+    mine.write_text(yaml.safe_dump(data))
+    assert load_profile(mine).name == "First"
+    data.update(name="Second")
+    mine.write_text(yaml.safe_dump(data))
+    stat = mine.stat()
+    os.utime(mine, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert load_profile(mine).name == "Second"
+
+
+async def test_serial_port_refusing_its_settings_is_a_connect_error(
+    serial_pair: tuple[str, str],
+) -> None:
+    from leviton_driver import Bus, ConnectError
+
+    _, client_side = serial_pair
+    bus = Bus(f"serial://{client_side}?parity=E&timeout=0.3")
+    try:
+        with pytest.raises(ConnectError, match="cannot open the serial port"):
+            await bus.connect()
+    finally:
+        await bus.close()

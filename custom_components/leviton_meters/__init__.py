@@ -22,6 +22,7 @@ from .const import (
 from .coordinator import (
     LevitonConfigEntry,
     LevitonCoordinator,
+    has_identity,
     meter_unique_id,
     report_identity_changed,
 )
@@ -93,7 +94,14 @@ def _coordinators_for_devices(
 
 async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> bool:
     """Identify the meter and start polling it."""
-    settings = link_settings(entry.data[CONF_CONNECTION])
+    try:
+        settings = link_settings(entry.data[CONF_CONNECTION])
+    except ConfigurationError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="bad_connection",
+            translation_placeholders={"error": str(err)},
+        ) from err
     unit_id = entry.data[CONF_UNIT_ID]
     profile: Profile | None = None
     if path := entry.options.get(CONF_PROFILE):
@@ -123,7 +131,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
             translation_placeholders={"error": str(err)},
         ) from err
     unique_id = meter_unique_id(meter, f"{settings.url}-{unit_id}")
-    if entry.unique_id is not None and unique_id != entry.unique_id:
+    # Without a program id the meter cannot be told from another: nothing to compare.
+    if entry.unique_id is not None and has_identity(meter) and unique_id != entry.unique_id:
         placeholders = report_identity_changed(
             hass,
             entry,
@@ -152,7 +161,21 @@ async def _async_options_updated(hass: HomeAssistant, entry: LevitonConfigEntry)
 
 async def async_unload_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> bool:
     """Stop polling; the link closes when its last meter unloads."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:  # whether it answers is noticed afresh when it is loaded again
+        ir.async_delete_issue(hass, DOMAIN, f"unreachable_{entry.entry_id}")
+    return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: LevitonConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Devices of a meter the entry no longer reads (one swapped for another) may be deleted."""
+    current = entry.unique_id or entry.entry_id
+    return not any(
+        domain == DOMAIN and (key == current or key.startswith(f"{current}_point_"))
+        for domain, key in device.identifiers
+    )
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> None:

@@ -15,7 +15,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
 from modbus_connection import ModbusError
 
@@ -42,7 +42,7 @@ from .const import (
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
 )
-from .coordinator import LevitonConfigEntry, meter_unique_id
+from .coordinator import LevitonConfigEntry, has_identity, meter_unique_id
 from .driver import (
     ConfigurationError,
     ConnectError,
@@ -56,7 +56,13 @@ from .driver import (
 )
 from .driver.connection import LinkSettings
 from .driver.meter import Identity
-from .link import async_check_link, link_settings, temporary_links
+from .link import (
+    LinkInUseError,
+    async_check_link,
+    holders_with_other_settings,
+    link_settings,
+    temporary_links,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,6 +120,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         self._found: dict[int, LevitonMeter] = {}
         self._scan_range: tuple[int, int] = (1, 247)
         self._scan_task: asyncio.Task[None] | None = None
+        self._entry_unloaded = False
 
     @staticmethod
     @callback
@@ -217,9 +224,10 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 result := await self._connection_chosen(connection, errors, placeholders)
             ) is not None:
                 return result
-        defaults = self._defaults() | (user_input or {})
-        if defaults.get(CONF_KIND, kind) != kind:
-            defaults = {}
+        current = self._defaults()
+        if current.get(CONF_KIND, kind) != kind:
+            current = {}  # reconfiguring another kind of connection: its host is no default
+        defaults = current | (user_input or {})
         schema = vol.Schema(
             {
                 vol.Required(
@@ -241,18 +249,36 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders=placeholders,
         )
 
-    async def _use_connection(self, connection: dict[str, Any]) -> str | None:
+    async def _use_connection(
+        self, connection: dict[str, Any], placeholders: dict[str, str]
+    ) -> str | None:
         """Check the settings and that the link opens; an error key, or None when usable."""
         try:
             settings = link_settings(connection)
         except ConfigurationError as err:
             _LOGGER.debug("invalid connection settings: %s", err)
+            placeholders["error"] = str(err)
             return "invalid_settings"
+        if self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+            if holders_with_other_settings(self.hass, settings) == {entry.entry_id}:
+                # New line settings for the one meter on this port: the entry lets go of the
+                # port so that they can be tried (it is loaded again whatever the outcome).
+                await self.hass.config_entries.async_unload(entry.entry_id)
+                self._entry_unloaded = True
         try:
             await async_check_link(self.hass, settings)
-        except (HomeAssistantError, ModbusError) as err:
+        except LinkInUseError as err:
+            placeholders["error"] = str(err)
+            return "line_conflict"
+        except ModbusError as err:
             _LOGGER.debug("cannot connect to %s: %s", settings.url, err)
+            placeholders["error"] = str(err)
             return "cannot_connect"
+        except Exception as err:  # anything else must not end the flow
+            _LOGGER.exception("unexpected error opening %s", settings.url)
+            placeholders["error"] = f"{type(err).__name__}: {err}"
+            return "unknown"
         self._connection = connection
         self._settings = settings
         return None
@@ -261,11 +287,12 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         self, connection: dict[str, Any], errors: dict[str, str], placeholders: dict[str, str]
     ) -> ConfigFlowResult | None:
         """Go on with a usable connection; None (and ``errors`` filled) to show the form again."""
-        if (error := await self._use_connection(connection)) is not None:
+        if (error := await self._use_connection(connection, placeholders)) is not None:
             errors["base"] = error
+            self._reload_unloaded_entry()
             return None
         if self.source != SOURCE_RECONFIGURE:
-            return self.async_show_menu(step_id="unit", menu_options=["unit_id", "scan_settings"])
+            return await self.async_step_unit()
         entry = self._get_reconfigure_entry()
         assert self._settings is not None
         try:
@@ -273,14 +300,46 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         except MeterError as err:
             errors["base"] = self._probe_error(err)
             placeholders["error"] = str(err)
+            self._reload_unloaded_entry()
             return None
-        await self.async_set_unique_id(
-            meter_unique_id(meter, f"{self._settings.url}-{meter.unit_id}")
-        )
-        self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        if has_identity(meter):
+            # A meter that reports no program id cannot be told from another: taken as is.
+            await self.async_set_unique_id(
+                meter_unique_id(meter, f"{self._settings.url}-{meter.unit_id}")
+            )
+            try:
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+            except AbortFlow:
+                self._reload_unloaded_entry()
+                raise
+        self._entry_unloaded = False  # reloaded with the new settings
         return self.async_update_reload_and_abort(entry, data_updates={CONF_CONNECTION: connection})
 
+    def _reload_unloaded_entry(self) -> None:
+        """Load the entry being reconfigured again, with its settings as they were."""
+        if self._entry_unloaded:
+            self._entry_unloaded = False
+            self.hass.config_entries.async_schedule_reload(self._get_reconfigure_entry().entry_id)
+
     # -- finding the meter ---------------------------------------------------------------
+
+    async def async_step_unit(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """A known unit id, or a scan of the bus."""
+        return self.async_show_menu(step_id="unit", menu_options=["unit_id", "scan_settings"])
+
+    async def async_step_nothing_found(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The scan found no meter that is not set up yet: enter an id or scan again."""
+        return self.async_show_menu(
+            step_id="nothing_found",
+            menu_options=["unit_id", "scan_settings"],
+            description_placeholders={
+                "first": str(self._scan_range[0]),
+                "last": str(self._scan_range[1]),
+                "known": str(len(self._found)),
+            },
+        )
 
     async def _probe(self, settings: LinkSettings, unit_id: int) -> LevitonMeter:
         async with temporary_links(self.hass, settings) as links:
@@ -385,7 +444,9 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                     _LOGGER.info("unit %s answered but could not be identified: %s", unit_id, err)
                     continue
                 finally:
-                    if hasattr(self, "async_update_progress"):  # Home Assistant 2025.x and later
+                    # Releases after 2025.4 draw a progress bar; 2025.4 shows the range and
+                    # the longest the scan can take.
+                    if hasattr(self, "async_update_progress"):
                         self.async_update_progress((index + 1) / (last - first + 1))
                 self._found[unit_id] = meter
 
@@ -402,15 +463,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             and meter_unique_id(m, f"{self._settings.url}-{unit_id}") not in configured
         }
         if not choices:
-            return self.async_show_menu(
-                step_id="nothing_found",
-                menu_options=["unit_id", "scan_settings"],
-                description_placeholders={
-                    "first": str(self._scan_range[0]),
-                    "last": str(self._scan_range[1]),
-                    "known": str(len(self._found)),
-                },
-            )
+            return await self.async_step_nothing_found()
         if user_input is not None:
             self._meter = self._found[int(user_input[CONF_FOUND])]
             return await self._found_meter(self._meter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -22,6 +22,7 @@ from .const import (
     UNREACHABLE_REPAIR_AFTER,
 )
 from .driver import LevitonError, LevitonMeter, MeterError, Series1000Meter, Snapshot
+from .driver.guard import TotalGuard
 from .driver.meter import DemandResetResult, Identity
 from .link import MeterLink
 
@@ -33,12 +34,16 @@ IDENTITY_CHECK_INTERVAL: Final = timedelta(hours=1)
 type LevitonConfigEntry = ConfigEntry[LevitonCoordinator]
 
 
+def has_identity(meter: LevitonMeter) -> bool:
+    """Whether the meter reports a program id, which tells it from every other meter."""
+    return meter.identity is not None and meter.identity.program_id is not None
+
+
 def meter_unique_id(meter: LevitonMeter, fallback: str) -> str:
     """A meter's unique id from its identity: the program id Leviton ties to its serial number."""
-    identity = meter.identity
     family = "s1000" if isinstance(meter, Series1000Meter) else "s8000"
-    if identity is not None and identity.program_id is not None:
-        return f"{family}_{identity.program_id}"
+    if meter.identity is not None and meter.identity.program_id is not None:
+        return f"{family}_{meter.identity.program_id}"
     return f"{family}_{fallback}"
 
 
@@ -62,6 +67,8 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self.meter = meter
         self.unreachable_since: float | None = None
         self._identity_checked_at = dt_util.utcnow()
+        self._other_meter: int | None = None
+        """The program id of the meter answering instead of ours, while one does."""
 
     @property
     def identity(self) -> Identity:
@@ -90,16 +97,18 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     async def _check_identity(self) -> None:
         """Notice a meter swapped for another at the same unit id, before its totals mix in."""
         now = dt_util.utcnow()
-        if now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL:
-            return
         if not isinstance(self.meter, Series1000Meter):
+            return
+        if self._other_meter is None and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL:
             return
         before = self.identity.program_id
         await self.meter._update(self.meter.identity_registers, "a read of registers 45001-45004")
         self._identity_checked_at = now
         after = self.meter.identity_registers.program_id
         if after != before:
-            # Another meter now answers here: stop before its totals mix into this one's.
+            # Another meter now answers here: stop before its totals mix into this one's, and
+            # check again at every poll (not hourly) until the user accepts it or ours is back.
+            self._other_meter = after
             placeholders = report_identity_changed(
                 self.hass, self.config_entry, f"s1000_{after}", str(before), str(after)
             )
@@ -107,6 +116,11 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
                 translation_domain=DOMAIN,
                 translation_key="identity_changed",
                 translation_placeholders=placeholders,
+            )
+        if self._other_meter is not None:
+            self._other_meter = None
+            ir.async_delete_issue(
+                self.hass, DOMAIN, f"identity_changed_{self.config_entry.entry_id}"
             )
 
     def _note_unreachable(self) -> None:
@@ -149,15 +163,11 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
 
     def seed_total(self, point: int | None, key: str, value: float) -> None:
         """Start a total's glitch guard from a value restored after a restart."""
-        guards = getattr(self.meter, "guards", {})
-        guard = guards.get(key) if point is None else guards.get((point, key))
-        if guard is None and point is not None:
-            from .driver.guard import TotalGuard
-
-            guard = guards[(point, key)] = TotalGuard(
-                f"unit {self.meter.unit_id} point {point} {key}"
-            )
-        if guard is not None and guard.last is None:
+        guards: dict[Any, TotalGuard] = getattr(self.meter, "guards", {})
+        guard = guards.get(key if point is None else (point, key))
+        # The first poll ran before the entities were added, so the guard may hold a value
+        # already: a higher restored total still wins (totals never go backwards).
+        if guard is not None and (guard.last is None or value > guard.last):
             guard.seed(value)
 
     def device_info(self, point: int | None = None) -> DeviceInfo:

@@ -19,8 +19,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     coordinator = entry.runtime_data
     meter = coordinator.meter
-    identity = asdict(coordinator.identity)
-    identity["model_info"] = asdict(identity["model_info"]) if identity.get("model_info") else None
+    identity = asdict(coordinator.identity)  # nested dataclasses (model_info) become dicts too
     last = coordinator.data
     return async_redact_data(
         {

@@ -18,7 +18,7 @@ from typing import Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.util.hass_dict import HassKey
 from modbus_connection import ModbusUnit
 
@@ -38,14 +38,18 @@ from .const import (
     KIND_TCP,
 )
 from .driver.connection import LevitonConnection, LinkSettings, PacketTrace, parse_url
+from .driver.errors import ConfigurationError
 
 #: First Home Assistant release whose modbus integration shares units with other integrations.
 CORE_SHARING_VERSION: Final = (2026, 9)
 
 
 def connection_url(connection: Mapping[str, Any]) -> str:
-    """The driver's connection URL for the connection part of a config entry."""
-    kind = connection[CONF_KIND]
+    """The driver's connection URL for the connection part of a config entry.
+
+    Raises the driver's ``ConfigurationError`` for a kind of connection it does not know.
+    """
+    kind = connection.get(CONF_KIND)
     timeout = connection.get(CONF_TIMEOUT)
     query = f"timeout={timeout}" if timeout else ""
     if kind in (KIND_TCP, KIND_RTU_TCP):
@@ -58,7 +62,9 @@ def connection_url(connection: Mapping[str, Any]) -> str:
             f"&stopbits={connection[CONF_STOPBITS]}&bytesize={connection[CONF_BYTESIZE]}"
         )
         return f"serial://{connection[CONF_DEVICE]}?{line}" + (f"&{query}" if query else "")
-    raise HomeAssistantError(f"unknown connection kind {kind!r}")
+    raise ConfigurationError(
+        f"unknown connection kind {kind!r}; expected {KIND_TCP}, {KIND_RTU_TCP} or {KIND_SERIAL}"
+    )
 
 
 def link_settings(connection: Mapping[str, Any]) -> LinkSettings:
@@ -85,6 +91,10 @@ class _SharedConnection:
     holders: set[object] = field(default_factory=set)
 
 
+class LinkInUseError(ConfigEntryError):
+    """The port is already open with other line settings for another meter."""
+
+
 DATA_CONNECTIONS: HassKey[dict[Any, _SharedConnection]] = HassKey(f"{DOMAIN}_connections")
 
 
@@ -108,9 +118,10 @@ def _acquire(
     if shared is None:
         shared = connections[endpoint] = _SharedConnection(settings, LevitonConnection(settings))
     elif shared.settings.params != settings.params:
-        raise HomeAssistantError(
-            f"{settings.url} is already in use with other line settings "
-            f"({shared.settings.url}); one link cannot honour both"
+        raise LinkInUseError(
+            translation_domain=DOMAIN,
+            translation_key="line_settings_conflict",
+            translation_placeholders={"url": settings.url, "other": shared.settings.url},
         )
     shared.holders.add(holder)
     released = False
@@ -126,6 +137,14 @@ def _acquire(
             await shared.connection.close()
 
     return shared.connection, release
+
+
+def holders_with_other_settings(hass: HomeAssistant, settings: LinkSettings) -> set[object]:
+    """Who holds the port of ``settings`` open with other line settings (empty: nobody)."""
+    shared = hass.data.get(DATA_CONNECTIONS, {}).get(settings.params.endpoint)
+    if shared is None or shared.settings.params == settings.params:
+        return set()
+    return set(shared.holders)
 
 
 def async_open_link(

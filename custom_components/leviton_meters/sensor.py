@@ -10,13 +10,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_DERIVED_POWER
+from .const import CONF_DERIVED_POWER, DOMAIN
 from .coordinator import LevitonConfigEntry, LevitonCoordinator
-from .driver import Series1000Meter
+from .driver import Series1000Meter, Series8000Meter
 from .driver.catalogue import (
     DERIVED_POWER,
     SERIES_1000_READINGS,
@@ -24,7 +25,7 @@ from .driver.catalogue import (
     SERIES_8000_POINT_READINGS,
     Reading,
 )
-from .entity import LevitonEntity
+from .entity import LevitonEntity, entity_unique_id
 
 PARALLEL_UPDATES = 0  # the coordinator does all the I/O
 
@@ -66,11 +67,25 @@ async def async_setup_entry(
             for reading in SERIES_1000_READINGS
             if reading is not DERIVED_POWER or derived
         ]
-    else:
-        entities += [LevitonSensor(coordinator, describe(r)) for r in SERIES_8000_METER_READINGS]
+        if not derived:
+            # Switched off in the options: the sensor goes, not just stays unavailable.
+            registry = er.async_get(hass)
+            unique_id = entity_unique_id(coordinator.unique_id, DERIVED_POWER.key)
+            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
+                registry.async_remove(entity_id)
+    elif isinstance(coordinator.meter, Series8000Meter):
+        # Only the readings the register profile maps (a profile may leave some out).
+        profile = coordinator.meter.profile
+        entities += [
+            LevitonSensor(coordinator, describe(r))
+            for r in SERIES_8000_METER_READINGS
+            if r.key in profile.meter
+        ]
         for point in range(1, (coordinator.identity.points or 0) + 1):
             entities += [
-                LevitonSensor(coordinator, describe(r), point) for r in SERIES_8000_POINT_READINGS
+                LevitonSensor(coordinator, describe(r), point)
+                for r in SERIES_8000_POINT_READINGS
+                if r.key in profile.point_registers
             ]
     async_add_entities(entities)
 
@@ -103,9 +118,13 @@ class LevitonSensor(LevitonEntity, RestoreSensor):
 
     @property
     def native_value(self) -> float | int | None:
-        data = self.coordinator.data
-        if data is None:
-            return self._restored
+        data = self.coordinator.data  # the first poll ran before the entities were added
         values = data.readings if self.point is None else data.points.get(self.point, {})
         value = values.get(self.entity_description.key)
-        return self._restored if value is None and self.entity_description.reading.total else value
+        if (
+            self.entity_description.reading.total
+            and self._restored is not None
+            and (value is None or value < self._restored)
+        ):
+            return self._restored  # a total never goes below what was shown before a restart
+        return value

@@ -1,13 +1,24 @@
-"""Home Assistant fixtures: the component enabled, simulated meters, entries set up."""
+"""Home Assistant fixtures: the component enabled, simulated meters, entries set up.
+
+Every test talks to ``MeterSimulator`` over real Modbus on loopback (TCP, RTU over TCP, or a
+socat pty pair); nothing of the component or its driver is mocked.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.leviton_meters.const import (
     CONF_CONNECTION,
@@ -16,10 +27,22 @@ from custom_components.leviton_meters.const import (
     CONF_PORT,
     CONF_SCAN_INTERVAL,
     CONF_SERIES,
+    CONF_TIMEOUT,
     CONF_UNIT_ID,
     DOMAIN,
 )
-from leviton_driver.simulator import MeterSimulator, MeterSpec
+from leviton_driver.simulator import FaultSettings, MeterSimulator, MeterSpec
+
+COMPONENT = Path(__file__).parents[2] / "custom_components" / DOMAIN
+STRINGS: dict[str, Any] = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
+
+# The meters the tests use. The model is given so that the device registry shows what a real
+# Series 2000 of the manual reports, whatever the simulator's default is.
+SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
+SPEC_1000 = "2:1000:model=1N240-01D:load=2:energy=800"
+SPEC_8000 = "3:8000-8:model=S8UTS-083:load=16:energy=1600"
+
+StartSim = Callable[..., Awaitable[MeterSimulator]]
 
 
 @pytest.fixture(autouse=True)
@@ -28,35 +51,69 @@ def _enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[MeterSimulator]:
-    """A Series 2000 (1), a Series 1000 (2) and a Series 8000-8 (3) on Modbus TCP."""
-    sim = MeterSimulator(
-        [
-            MeterSpec.parse("1:2000:load=12:energy=5000:peak=9.5:resets=3"),
-            MeterSpec.parse("2:1000:load=2:energy=800"),
-            MeterSpec.parse("3:8000-8:load=16:energy=1600"),
-        ]
-    )
-    await sim.start_tcp()
-    yield sim
-    await sim.stop()
+async def start_sim() -> AsyncIterator[StartSim]:
+    """Start simulators on free loopback ports; all stop when the test ends."""
+    running: list[MeterSimulator] = []
+
+    async def start(
+        *specs: str, framing: str = "tcp", faults: FaultSettings | None = None
+    ) -> MeterSimulator:
+        sim = MeterSimulator([MeterSpec.parse(s) for s in specs], framing=framing, faults=faults)
+        await sim.start_tcp("127.0.0.1", 0)
+        running.append(sim)
+        return sim
+
+    yield start
+    for sim in running:
+        await sim.stop()
+
+
+@pytest.fixture
+async def simulator(start_sim: StartSim) -> MeterSimulator:
+    """A Series 2000 (unit 1), a Series 1000 (2) and a Series 8000 with 8 points (3), Modbus TCP."""
+    return await start_sim(SPEC_2000, SPEC_1000, SPEC_8000)
+
+
+def connection_of(sim: MeterSimulator, timeout: float | None = None) -> dict[str, Any]:
+    """The config entry's connection data for a simulator (TCP or RTU over TCP)."""
+    assert sim.address is not None
+    connection: dict[str, Any] = {
+        CONF_KIND: "tcp" if sim.framing == "tcp" else "rtu+tcp",
+        CONF_HOST: sim.address[0],
+        CONF_PORT: sim.address[1],
+    }
+    if timeout is not None:
+        connection[CONF_TIMEOUT] = timeout
+    return connection
 
 
 def tcp_connection(sim: MeterSimulator) -> dict[str, Any]:
-    assert sim.address is not None
-    return {CONF_KIND: "tcp", CONF_HOST: sim.address[0], CONF_PORT: sim.address[1]}
+    return connection_of(sim)
 
 
 def make_entry(
-    sim: MeterSimulator, unit: int, unique_id: str | None = None, **options: Any
+    sim: MeterSimulator,
+    unit: int,
+    unique_id: str | None = None,
+    *,
+    title: str | None = None,
+    timeout: float | None = None,
+    series: str | None = None,
+    **options: Any,
 ) -> MockConfigEntry:
-    series = {1: "2000", 2: "1000", 3: "8000"}.get(unit, "auto")
-    family = "s8000" if series == "8000" else "s1000"
+    """An entry as the config flow would create it for the simulator's meter ``unit``."""
+    meter = sim.meters[unit]
+    series = series or meter.spec.series
+    family = "s8000" if meter.spec.series == "8000" else "s1000"
     return MockConfigEntry(
         domain=DOMAIN,
-        title=f"Meter {unit}",
-        unique_id=unique_id or f"{family}_{40000 + unit}",
-        data={CONF_CONNECTION: tcp_connection(sim), CONF_UNIT_ID: unit, CONF_SERIES: series},
+        title=title or f"Meter {unit}",
+        unique_id=unique_id or f"{family}_{meter.program_id}",
+        data={
+            CONF_CONNECTION: connection_of(sim, timeout),
+            CONF_UNIT_ID: unit,
+            CONF_SERIES: series,
+        },
         options={CONF_SCAN_INTERVAL: 30, **options},
     )
 
@@ -65,3 +122,62 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def next_poll(hass: HomeAssistant, seconds: float = 31) -> None:
+    """Move Home Assistant's timers past the next poll and wait for it to finish."""
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+# -- translations ----------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def translation(path: str) -> str:
+    """The English string at a dotted path of strings.json (fails the test if missing)."""
+    node: Any = STRINGS
+    for part in path.split("."):
+        assert isinstance(node, dict), f"{path}: {part} is under a string"
+        assert part in node, f"strings.json has no {path}"
+        node = node[part]
+    assert isinstance(node, str), f"{path} is not a string"
+    return node
+
+
+def assert_renders(path: str, placeholders: Mapping[str, Any] | None) -> str:
+    """The string exists and every placeholder it uses is given; returns it rendered."""
+    text = translation(path)
+    given = dict(placeholders or {})
+    missing = set(_PLACEHOLDER.findall(text)) - set(given)
+    assert not missing, f"{path} needs placeholders {sorted(missing)}, given {sorted(given)}"
+    return _PLACEHOLDER.sub(lambda m: str(given[m.group(1)]), text)
+
+
+def assert_flow_translated(result: ConfigFlowResult, section: str = "config") -> None:
+    """Every key a flow result shows to the user exists in strings.json, placeholders given."""
+    kind = result["type"]
+    placeholders = result.get("description_placeholders")
+    if kind is FlowResultType.FORM:
+        step = f"{section}.step.{result['step_id']}"
+        assert isinstance(STRINGS[section]["step"].get(result["step_id"]), dict), step
+        if "description" in STRINGS[section]["step"][result["step_id"]]:
+            assert_renders(f"{step}.description", placeholders)
+        schema = result["data_schema"]
+        if schema is not None:
+            for key in schema.schema:
+                translation(f"{step}.data.{key}")
+        for error in (result.get("errors") or {}).values():
+            assert_renders(f"{section}.error.{error}", placeholders)
+    elif kind is FlowResultType.MENU:
+        step = f"{section}.step.{result['step_id']}"
+        translation(f"{step}.title")
+        if "description" in STRINGS[section]["step"][result["step_id"]]:
+            assert_renders(f"{step}.description", placeholders)
+        for option in result["menu_options"]:
+            translation(f"{step}.menu_options.{option}")
+    elif kind is FlowResultType.ABORT:
+        assert_renders(f"{section}.abort.{result['reason']}", placeholders)
+    elif kind is FlowResultType.SHOW_PROGRESS:
+        assert_renders(f"{section}.progress.{result['progress_action']}", placeholders)

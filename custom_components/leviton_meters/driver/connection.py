@@ -38,6 +38,15 @@ from pymodbus.pdu.other_message import ReportDeviceIdResponse
 
 from .errors import ConfigurationError
 
+try:
+    from termios import error as _TermiosError
+except ImportError:  # not on this platform
+
+    class _TermiosError(Exception):  # type: ignore[no-redef]
+        """Stands in where termios does not exist."""
+
+
+_PORT_ERRORS: Final = (OSError, _TermiosError)
 DEFAULT_TIMEOUT: Final = 1.0
 DEFAULT_TCP_PORT: Final = 502
 DEFAULT_RTU_OVER_TCP_PORT: Final = 4196
@@ -317,7 +326,14 @@ class LevitonConnection(ModbusConnection):
     async def _connect_client(self) -> Any:
         if self.settings.kind == "rtu+tcp":
             return await self._create_client()
-        return await super()._connect_client()
+        try:
+            return await super()._connect_client()
+        except _PORT_ERRORS as err:
+            # A serial port that refuses its line settings raises termios.error, which
+            # modbus-connection does not map; it is a failure to open the link like any other.
+            raise ModbusConnectionError(
+                f"could not open serial port {self.settings.url}: {err}"
+            ) from err
 
 
 def open_connection(url: str | LinkSettings) -> LevitonConnection:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -225,11 +225,17 @@ def _check_overlaps(specs: dict[str, RegisterSpec], where: str) -> None:
 def load_profile(path: str | Path | None = None) -> Profile:
     """Load and validate a profile file; the provisional default when ``path`` is None."""
     file = Path(path) if path is not None else DEFAULT_PROFILE_PATH
-    return _load_cached(str(file.expanduser().resolve()))
+    resolved = file.expanduser().resolve()
+    try:
+        stamp = resolved.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # reported by the read below
+    return _load_cached(str(resolved), stamp)
 
 
-@cache
-def _load_cached(file: str) -> Profile:
+@lru_cache(maxsize=32)
+def _load_cached(file: str, stamp: int | None) -> Profile:
+    """Parse a profile once per version of the file (an edited file is read again)."""
     try:
         text = Path(file).read_text(encoding="utf-8")
     except FileNotFoundError:

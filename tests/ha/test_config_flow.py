@@ -1,0 +1,904 @@
+"""The config flow: connection, unit id or scan, probe, confirm; its errors; reconfigure; options.
+
+Every probe goes over real Modbus to simulated meters on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant import config_entries
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pymodbus.framer.rtu import FramerRTU
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.leviton_meters import config_flow
+from custom_components.leviton_meters.const import (
+    CONF_BAUDRATE,
+    CONF_BYTESIZE,
+    CONF_CONNECTION,
+    CONF_DERIVED_POWER,
+    CONF_DEVICE,
+    CONF_HOST,
+    CONF_KIND,
+    CONF_PARITY,
+    CONF_PORT,
+    CONF_PROFILE,
+    CONF_SCAN_INTERVAL,
+    CONF_SERIES,
+    CONF_STOPBITS,
+    CONF_UNIT_ID,
+    DOMAIN,
+)
+from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
+from leviton_driver.simulator import FaultSettings, MeterSimulator, MeterSpec
+
+from .conftest import (
+    SPEC_1000,
+    SPEC_2000,
+    StartSim,
+    assert_flow_translated,
+    assert_renders,
+    make_entry,
+    setup_entry,
+)
+
+
+async def _configure(
+    hass: HomeAssistant, result: ConfigFlowResult, user_input: dict[str, Any] | None = None
+) -> ConfigFlowResult:
+    new = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    assert_flow_translated(new)
+    return new
+
+
+async def _connect(hass: HomeAssistant, menu: str, user_input: dict[str, Any]) -> ConfigFlowResult:
+    """Start a user flow and submit the connection step."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["serial", "tcp", "rtu_tcp"]
+    assert_flow_translated(result)
+    result = await _configure(hass, result, {"next_step_id": menu})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == menu
+    return await _configure(hass, result, user_input)
+
+
+def _socket(sim: MeterSimulator) -> dict[str, Any]:
+    assert sim.address is not None
+    return {CONF_HOST: sim.address[0], CONF_PORT: sim.address[1]}
+
+
+async def _probe_unit(
+    hass: HomeAssistant, result: ConfigFlowResult, unit_id: int
+) -> ConfigFlowResult:
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "unit"
+    assert result["menu_options"] == ["unit_id", "scan_settings"]
+    result = await _configure(hass, result, {"next_step_id": "unit_id"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "unit_id"
+    return await _configure(hass, result, {CONF_UNIT_ID: unit_id})
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- adding a meter ----------------------------------------------------------------------------
+
+
+async def test_modbus_tcp_by_unit_id(hass: HomeAssistant, simulator: MeterSimulator) -> None:
+    result = await _connect(hass, "tcp", _socket(simulator) | {CONF_HOST: " 127.0.0.1 "})
+    result = await _probe_unit(hass, result, 1)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    found = result["description_placeholders"]
+    assert found is not None
+    assert found["series"] == "2000"
+    assert found["model"] == "2N208-021"
+    assert found["program"] == "40001"
+    assert found["hardware"] == found["software"] == "3.2"
+    assert found["unit"] == "1"
+    rendered = assert_renders("config.step.confirm.description", found)
+    assert "Series 2000, model 2N208-021, hardware V3.2" in rendered
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})["name"] == "Leviton 2N208-021 unit 1"
+
+    result = await _configure(hass, result, {"name": "Main panel"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Main panel"
+    assert result["data"] == {
+        CONF_CONNECTION: {CONF_KIND: "tcp"} | _socket(simulator),
+        CONF_UNIT_ID: 1,
+        CONF_SERIES: "2000",
+    }
+    assert result["options"] == {CONF_SCAN_INTERVAL: 30}
+    entry = result["result"]
+    assert entry.unique_id == "s1000_40001"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    state = hass.states.get("sensor.main_panel_energy_delivered")
+    assert state is not None
+    assert float(state.state) == pytest.approx(5000.0, abs=0.2)
+
+
+async def test_rtu_over_tcp(hass: HomeAssistant, start_sim: StartSim) -> None:
+    sim = await start_sim(SPEC_1000, framing="rtu")
+    result = await _connect(hass, "rtu_tcp", _socket(sim))
+    result = await _probe_unit(hass, result, 2)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["series"] == "1000"
+    result = await _configure(hass, result, {"name": "Shop"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_CONNECTION] == {CONF_KIND: "rtu+tcp"} | _socket(sim)
+    assert result["data"][CONF_SERIES] == "1000"
+    assert result["result"].unique_id == "s1000_40002"
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.shop_energy_delivered")
+    assert state is not None
+    assert float(state.state) == pytest.approx(800.0, abs=0.2)
+
+
+async def test_series_8000_shows_points_and_provisional_profile(
+    hass: HomeAssistant, simulator: MeterSimulator
+) -> None:
+    result = await _connect(hass, "tcp", _socket(simulator))
+    result = await _probe_unit(hass, result, 3)
+    found = result["description_placeholders"]
+    assert found is not None
+    assert found["series"] == "8000"
+    assert found["points"] == "8"
+    assert found["model"] == "S8UTS-083"
+    assert "PROVISIONAL" in found["notes"]
+    result = await _configure(hass, result, {"name": "Tower"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERIES] == "8000"
+    assert result["result"].unique_id == "s8000_40003"
+
+
+async def test_meter_that_does_not_answer_0x11(
+    hass: HomeAssistant, start_sim: StartSim, device_registry: dr.DeviceRegistry
+) -> None:
+    """Some gateways refuse function 0x11: the registers still identify the meter."""
+    sim = await start_sim("1:2000:ident=none")
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _probe_unit(hass, result, 1)
+    found = result["description_placeholders"]
+    assert found is not None
+    assert found["series"] == "1000/2000"
+    assert found["model"] == "not reported"
+    assert found["program"] == "40001"
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})["name"] == "Leviton Series 1000/2000 unit 1"
+    result = await _configure(hass, result, {"name": "Old gateway"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERIES] == "auto"  # detected again at every start
+    entry = result["result"]
+    assert entry.unique_id == "s1000_40001"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_40001")})
+    assert device is not None
+    assert device.model == "Series 1000/2000"
+    assert device.model_id is None
+
+
+async def test_meter_without_program_id_keeps_its_entry_when_moved(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    """A Series 8000 that does not answer 0x11 has no program id: the connection names it."""
+    sim = await start_sim("3:8000-8:ident=none")
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _probe_unit(hass, result, 3)
+    found = result["description_placeholders"]
+    assert found is not None
+    assert found["program"] == "?"
+    assert found["model"] == "not reported"
+    assert found["points"] == "8"
+    result = await _configure(hass, result, {"name": "Tower"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert sim.address is not None
+    assert entry.unique_id == f"s8000_tcp://127.0.0.1:{sim.address[1]}-3"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    gateway = await start_sim("3:8000-8:ident=none", framing="rtu")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    result = await _configure(hass, result, {"next_step_id": "rtu_tcp"})
+    result = await _configure(hass, result, _socket(gateway))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.unique_id == f"s8000_tcp://127.0.0.1:{sim.address[1]}-3"
+    assert entry.state is ConfigEntryState.LOADED  # no "another meter" error after the move
+
+
+async def test_serial_port_over_a_pty_pair(
+    hass: HomeAssistant, serial_pair: tuple[str, str]
+) -> None:
+    meter_side, client_side = serial_pair
+    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
+    await sim.start_serial(meter_side)
+    try:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": config_entries.SOURCE_USER}
+        )
+        result = await _configure(hass, result, {"next_step_id": "serial"})
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "serial"
+        schema = result["data_schema"]
+        assert schema is not None
+        defaults = schema({CONF_DEVICE: client_side})
+        assert defaults[CONF_BAUDRATE] == "9600"
+        assert defaults[CONF_PARITY] == "N"
+        assert defaults[CONF_STOPBITS] == "1"
+        assert defaults[CONF_BYTESIZE] == "8"
+        result = await _configure(hass, result, defaults)
+        result = await _probe_unit(hass, result, 1)
+        assert result["step_id"] == "confirm"
+        result = await _configure(hass, result, {"name": "Basement"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_CONNECTION] == {
+            CONF_KIND: "serial",
+            CONF_DEVICE: client_side,
+            CONF_BAUDRATE: 9600,
+            CONF_PARITY: "N",
+            CONF_STOPBITS: 1,
+            CONF_BYTESIZE: 8,
+        }
+        await hass.async_block_till_done()
+        entry = result["result"]
+        assert entry.state is ConfigEntryState.LOADED
+        state = hass.states.get("sensor.basement_peak_demand")
+        assert state is not None
+        assert float(state.state) == 9.5
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sim.stop()
+
+
+async def test_detected_serial_ports_are_offered(hass: HomeAssistant) -> None:
+    ports = await hass.async_add_executor_job(config_flow._list_serial_ports)
+    assert isinstance(ports, list)
+    assert all(isinstance(port, str) for port in ports)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    schema = result["data_schema"]
+    assert schema is not None
+    selector = schema.schema[CONF_DEVICE]
+    assert selector.config["options"] == ports
+    assert selector.config["custom_value"] is True
+
+
+async def test_serial_port_that_cannot_open(hass: HomeAssistant, tmp_path: Path) -> None:
+    result = await _connect(
+        hass,
+        "serial",
+        {
+            CONF_DEVICE: str(tmp_path / "no-such-tty"),
+            CONF_BAUDRATE: "9600",
+            CONF_PARITY: "N",
+            CONF_STOPBITS: "1",
+            CONF_BYTESIZE: "8",
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "serial"
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await _configure(
+        hass,
+        result,
+        {
+            CONF_DEVICE: "ttyUSB0",  # not a path
+            CONF_BAUDRATE: "9600",
+            CONF_PARITY: "N",
+            CONF_STOPBITS: "1",
+            CONF_BYTESIZE: "8",
+        },
+    )
+    assert result["errors"] == {"base": "invalid_settings"}
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})[CONF_DEVICE] == "ttyUSB0"  # what was typed stays in the form
+
+
+# -- scanning ----------------------------------------------------------------------------------
+
+
+async def _scan(
+    hass: HomeAssistant, result: ConfigFlowResult, first: int, last: int
+) -> ConfigFlowResult:
+    assert result["step_id"] in ("unit", "nothing_found")
+    result = await _configure(hass, result, {"next_step_id": "scan_settings"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "scan_settings"
+    result = await _configure(hass, result, {"first_unit": first, "last_unit": last})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "scanning"
+    assert result["description_placeholders"] == {
+        "first": str(first),
+        "last": str(last),
+        "seconds": str(round((last - first + 1) * 0.6)),
+    }
+    await hass.async_block_till_done()
+    return await _configure(hass, result)
+
+
+async def test_scan_offers_meters_not_yet_set_up(
+    hass: HomeAssistant, simulator: MeterSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MockConfigEntry(domain=DOMAIN, unique_id="s1000_40001").add_to_hass(hass)
+    # Home Assistant 2025.4 shows the scan's range and longest duration; later releases also
+    # draw a progress bar from ``async_update_progress``, which this stands in for.
+    progress: list[float] = []
+    monkeypatch.setattr(
+        config_flow.LevitonConfigFlow,
+        "async_update_progress",
+        lambda flow, value: progress.append(value),
+        raising=False,
+    )
+    result = await _connect(hass, "tcp", _socket(simulator))
+    result = await _scan(hass, result, 1, 4)
+    assert progress == [0.25, 0.5, 0.75, 1.0]
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick"
+    assert result["description_placeholders"] == {"count": "2"}
+    schema = result["data_schema"]
+    assert schema is not None
+    options = schema.schema["meter"].config["options"]
+    assert options == [
+        {"value": "2", "label": "unit 2: Series 1000, 1N240-01D"},
+        {"value": "3", "label": "unit 3: Series 8000, S8UTS-083"},
+    ]
+    result = await _configure(hass, result, {"meter": "2"})
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["unit"] == "2"
+    result = await _configure(hass, result, {"name": "Unit 2"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_UNIT_ID] == 2
+    assert result["result"].unique_id == "s1000_40002"
+
+
+async def test_scan_finding_nothing_offers_another_way(
+    hass: HomeAssistant, simulator: MeterSimulator
+) -> None:
+    result = await _connect(hass, "tcp", _socket(simulator))
+    result = await _configure(hass, result, {"next_step_id": "scan_settings"})
+    result = await _configure(hass, result, {"first_unit": 4, "last_unit": 2})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "bad_range"}
+
+    result = await _configure(hass, result, {"first_unit": 5, "last_unit": 5})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    await hass.async_block_till_done()
+    result = await _configure(hass, result)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "nothing_found"
+    assert result["description_placeholders"] == {"first": "5", "last": "5", "known": "0"}
+    assert result["menu_options"] == ["unit_id", "scan_settings"]
+    result = await _configure(hass, result, {"next_step_id": "unit_id"})
+    result = await _configure(hass, result, {CONF_UNIT_ID: 1})
+    assert result["step_id"] == "confirm"
+
+
+async def test_scan_of_configured_meters_only_counts_them(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    sim = await start_sim(SPEC_2000)
+    MockConfigEntry(domain=DOMAIN, unique_id="s1000_40001").add_to_hass(hass)
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _scan(hass, result, 1, 1)
+    assert result["step_id"] == "nothing_found"
+    assert result["description_placeholders"] == {"first": "1", "last": "1", "known": "1"}
+
+
+async def test_scan_that_cannot_use_the_port(
+    hass: HomeAssistant, serial_pair: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A meter set up on the port with other line settings while the flow was open."""
+    meter_side, client_side = serial_pair
+    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
+    await sim.start_serial(meter_side)
+    line = {
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: "19200",
+        CONF_PARITY: "N",
+        CONF_STOPBITS: "1",
+        CONF_BYTESIZE: "8",
+    }
+    try:
+        result = await _connect(hass, "serial", line)
+        assert result["step_id"] == "unit"
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="Meter 1",
+            unique_id="s1000_40001",
+            data={
+                CONF_CONNECTION: {CONF_KIND: "serial"}
+                | line
+                | {
+                    CONF_BAUDRATE: 9600,
+                    CONF_STOPBITS: 1,
+                    CONF_BYTESIZE: 8,
+                },
+                CONF_UNIT_ID: 1,
+                CONF_SERIES: "2000",
+            },
+        )
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.LOADED
+        result = await _scan(hass, result, 1, 1)
+        assert result["step_id"] == "nothing_found"
+        failed = [r for r in caplog.records if r.getMessage().startswith("scan failed")]
+        assert len(failed) == 1
+        assert "already in use with other line settings" in failed[0].getMessage()
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sim.stop()
+
+
+async def test_scan_skips_ids_that_answer_garbage(hass: HomeAssistant, start_sim: StartSim) -> None:
+    sim = await start_sim(SPEC_2000, framing="rtu", faults=FaultSettings(rates={"crc": 1.0}))
+    result = await _connect(hass, "rtu_tcp", _socket(sim))
+    result = await _scan(hass, result, 1, 1)
+    assert result["step_id"] == "nothing_found"
+    assert result["description_placeholders"] == {"first": "1", "last": "1", "known": "0"}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def test_cannot_connect_and_invalid_settings(hass: HomeAssistant) -> None:
+    result = await _connect(hass, "tcp", {CONF_HOST: "127.0.0.1", CONF_PORT: _free_port()})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tcp"
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await _configure(hass, result, {CONF_HOST: "  ", CONF_PORT: 502})
+    assert result["errors"] == {"base": "invalid_settings"}
+    assert result["description_placeholders"] == {
+        "error": "connection URL 'tcp://:502' has no host; expected tcp://HOST:PORT, "
+        "rtu+tcp://HOST:PORT or serial:///dev/PORT?baud=9600&parity=N&stopbits=1"
+    }
+
+
+async def test_a_port_in_use_with_other_line_settings(
+    hass: HomeAssistant, serial_pair: tuple[str, str]
+) -> None:
+    meter_side, client_side = serial_pair
+    sim = MeterSimulator([MeterSpec.parse(SPEC_2000), MeterSpec.parse(SPEC_1000)], framing="rtu")
+    await sim.start_serial(meter_side)
+    line = {
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: "9600",
+        CONF_PARITY: "N",
+        CONF_STOPBITS: "1",
+        CONF_BYTESIZE: "8",
+    }
+    try:
+        result = await _connect(hass, "serial", line)
+        result = await _probe_unit(hass, result, 1)
+        result = await _configure(hass, result, {"name": "First"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        first = result["result"]
+        assert first.state is ConfigEntryState.LOADED
+
+        result = await _connect(hass, "serial", line | {CONF_BAUDRATE: "19200"})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "line_conflict"}
+        assert result["description_placeholders"] is not None
+        assert "baud=19200" in result["description_placeholders"]["error"]
+        assert "baud=9600" in result["description_placeholders"]["error"]
+        # The same line settings share the open port: the second meter is found.
+        result = await _configure(hass, result, line)
+        result = await _probe_unit(hass, result, 2)
+        assert result["step_id"] == "confirm"
+        assert result["description_placeholders"] is not None
+        assert result["description_placeholders"]["series"] == "1000"
+        assert await hass.config_entries.async_unload(first.entry_id)
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+async def acme_meter() -> AsyncIterator[int]:
+    """Another maker's meter on an RTU-over-TCP gateway: it answers 0x11 with its own name."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(64):
+            if data[1:2] == b"\x11":
+                body = bytes([data[0], 0x11, 13]) + b"\x01\xffACME PM5560"
+            else:
+                body = bytes([data[0], data[1] | 0x80, 0x02])  # illegal data address
+            writer.write(body + FramerRTU.compute_CRC(body).to_bytes(2, "big"))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield int(server.sockets[0].getsockname()[1])
+    server.close()
+    await server.wait_closed()
+
+
+async def test_probe_errors(hass: HomeAssistant, start_sim: StartSim, acme_meter: int) -> None:
+    sim = await start_sim(SPEC_2000)
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _probe_unit(hass, result, 9)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "unit_id"
+    assert result["errors"] == {"base": "no_meter"}
+    assert result["description_placeholders"] is not None
+    error = result["description_placeholders"]["error"]
+    assert "unit 9 on tcp://127.0.0.1" in error
+    assert "before 2011-02-26" in error
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})[CONF_UNIT_ID] == 9
+
+    result = await _connect(hass, "rtu_tcp", {CONF_HOST: "127.0.0.1", CONF_PORT: acme_meter})
+    result = await _probe_unit(hass, result, 1)
+    assert result["errors"] == {"base": "not_leviton"}
+    assert result["description_placeholders"] is not None
+    assert "ACME" in result["description_placeholders"]["error"]
+
+    noisy = await start_sim(SPEC_2000, framing="rtu", faults=FaultSettings(rates={"crc": 1.0}))
+    result = await _connect(hass, "rtu_tcp", _socket(noisy))
+    result = await _probe_unit(hass, result, 1)
+    assert result["errors"] == {"base": "bad_answer"}
+    assert result["description_placeholders"] is not None
+    assert "CRC" in result["description_placeholders"]["error"]
+    noisy.faults.rates.clear()
+    result = await _configure(hass, result, {CONF_UNIT_ID: 1})
+    assert result["step_id"] == "confirm"
+
+
+async def test_probe_when_the_gateway_goes_away(hass: HomeAssistant, start_sim: StartSim) -> None:
+    sim = await start_sim(SPEC_2000)
+    result = await _connect(hass, "tcp", _socket(sim))
+    await sim.stop()
+    result = await _probe_unit(hass, result, 1)
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_same_meter_through_another_connection_is_refused(
+    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+) -> None:
+    entry = make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    # The same meter (same program id) behind an RS485-to-Ethernet server.
+    gateway = await start_sim(SPEC_2000, framing="rtu")
+    result = await _connect(hass, "rtu_tcp", _socket(gateway))
+    result = await _probe_unit(hass, result, 1)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# -- reconfigure -------------------------------------------------------------------------------
+
+
+async def test_reconfigure_moves_the_meter_to_another_connection(
+    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+) -> None:
+    entry = make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    gateway = await start_sim(SPEC_2000, framing="rtu")
+    assert simulator.address is not None
+    port_now = simulator.address[1]
+
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"current": f"tcp://127.0.0.1:{port_now}"}
+    assert_flow_translated(result)
+    result = await _configure(hass, result, {"next_step_id": "tcp"})
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({}) == {CONF_HOST: "127.0.0.1", CONF_PORT: port_now}
+
+    # A port where nothing listens: the form comes back with what was typed.
+    port = _free_port()
+    result = await _configure(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    assert result["errors"] == {"base": "cannot_connect"}
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})[CONF_PORT] == port
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    result = await _configure(hass, result, {"next_step_id": "rtu_tcp"})
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({}) == {CONF_HOST: "", CONF_PORT: 4196}  # the TCP entry's are no defaults here
+    result = await _configure(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    assert result["errors"] == {"base": "cannot_connect"}
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({}) == {CONF_HOST: "127.0.0.1", CONF_PORT: port}  # as typed
+    result = await _configure(hass, result, _socket(gateway))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_CONNECTION] == {CONF_KIND: "rtu+tcp"} | _socket(gateway)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    before = gateway.requests[1]
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert gateway.requests[1] > before  # now read through the gateway
+
+
+async def test_reconfigure_to_another_meter_is_refused(
+    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+) -> None:
+    entry = make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    other = await start_sim("1:2000:program=777")
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, {"next_step_id": "tcp"})
+    result = await _configure(hass, result, _socket(other))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_meter"
+    assert entry.data[CONF_CONNECTION][CONF_PORT] == simulator.address[1]  # type: ignore[index]
+
+
+async def test_reconfigure_where_the_meter_does_not_answer(
+    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+) -> None:
+    entry = make_entry(simulator, 2)
+    await setup_entry(hass, entry)
+    empty = await start_sim("7:1000")  # nothing at unit 2 there
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, {"next_step_id": "tcp"})
+    result = await _configure(hass, result, _socket(empty))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tcp"
+    assert result["errors"] == {"base": "no_meter"}
+    assert result["description_placeholders"] is not None
+    assert "unit 2 on" in result["description_placeholders"]["error"]
+
+
+async def test_reconfigure_to_a_serial_port(
+    hass: HomeAssistant, simulator: MeterSimulator, serial_pair: tuple[str, str]
+) -> None:
+    entry = make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    meter_side, client_side = serial_pair
+    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
+    await sim.start_serial(meter_side)
+    try:
+        result = await entry.start_reconfigure_flow(hass)
+        result = await _configure(hass, result, {"next_step_id": "serial"})
+        line = {
+            CONF_DEVICE: client_side,
+            CONF_BAUDRATE: "9600",
+            CONF_PARITY: "N",
+            CONF_STOPBITS: "1",
+            CONF_BYTESIZE: "8",
+        }
+        result = await _configure(hass, result, line)
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        assert entry.data[CONF_CONNECTION][CONF_KIND] == "serial"
+        assert entry.data[CONF_CONNECTION][CONF_DEVICE] == client_side
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sim.stop()
+
+
+async def test_reconfigure_line_settings_of_a_serial_meter(
+    hass: HomeAssistant, serial_pair: tuple[str, str]
+) -> None:
+    """The entry holds the port: it lets go of it to try the new line settings."""
+    meter_side, client_side = serial_pair
+    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
+    await sim.start_serial(meter_side)
+    line = {
+        CONF_KIND: "serial",
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: 9600,
+        CONF_PARITY: "N",
+        CONF_STOPBITS: 1,
+        CONF_BYTESIZE: 8,
+    }
+    form = {
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: "19200",
+        CONF_PARITY: "N",
+        CONF_STOPBITS: "2",
+        CONF_BYTESIZE: "8",
+    }
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Meter 1",
+        unique_id="s1000_40001",
+        data={CONF_CONNECTION: line, CONF_UNIT_ID: 1, CONF_SERIES: "2000"},
+        options={CONF_SCAN_INTERVAL: 30},
+    )
+    try:
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.LOADED
+
+        # The meter does not answer with the new settings: the entry goes on with the old.
+        sim.faults.rates["timeout"] = 1.0
+        result = await entry.start_reconfigure_flow(hass)
+        result = await _configure(hass, result, {"next_step_id": "serial"})
+        schema = result["data_schema"]
+        assert schema is not None
+        assert schema({})[CONF_BAUDRATE] == "9600"  # the entry's settings are the defaults
+        result = await _configure(hass, result, form)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "no_meter"}
+        sim.faults.rates.clear()
+        await hass.async_block_till_done(wait_background_tasks=True)
+        if entry.state is not ConfigEntryState.LOADED:  # its reload met the silent meter
+            async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
+            await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.data[CONF_CONNECTION] == line
+
+        result = await _configure(hass, result, form)
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        assert entry.data[CONF_CONNECTION] == line | {CONF_BAUDRATE: 19200, CONF_STOPBITS: 2}
+        assert entry.state is ConfigEntryState.LOADED
+        state = hass.states.get("sensor.meter_1_peak_demand")
+        assert state is not None
+        assert float(state.state) == 9.5
+
+        # A port that refuses the settings (a pty has no parity): said so, entry loaded again.
+        result = await entry.start_reconfigure_flow(hass)
+        result = await _configure(hass, result, {"next_step_id": "serial"})
+        result = await _configure(hass, result, form | {CONF_PARITY: "E"})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "cannot_connect"}
+        assert result["description_placeholders"] is not None
+        assert "could not open serial port" in result["description_placeholders"]["error"]
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.state is ConfigEntryState.LOADED
+
+        # Another meter answers at unit 1 now: refused, and the entry is loaded again.
+        sim.meters[1].program_id = 777
+        result = await _configure(hass, result, form | {CONF_BAUDRATE: "9600"})
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "wrong_meter"
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.data[CONF_CONNECTION][CONF_BAUDRATE] == 19200
+        # Loaded again with its settings, where it finds the other meter too.
+        assert entry.state is ConfigEntryState.SETUP_ERROR
+        assert entry.reason is not None
+        assert "program id 40001 became 777" in entry.reason
+        await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sim.stop()
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+async def test_options_poll_interval_and_derived_power(
+    hass: HomeAssistant, simulator: MeterSimulator, entity_registry: er.EntityRegistry
+) -> None:
+    entry = make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    power = "sensor.meter_1_average_power"
+    assert hass.states.get(power) is not None
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert_flow_translated(result, "options")
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({}) == {CONF_SCAN_INTERVAL: 30, CONF_DERIVED_POWER: True}
+    assert CONF_PROFILE not in schema.schema
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.update_interval is not None
+    assert entry.runtime_data.update_interval.total_seconds() == 60
+    assert hass.states.get(power) is None
+    assert entity_registry.async_get(power) is None
+    assert hass.states.get("sensor.meter_1_energy_delivered") is not None
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({}) == {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 30, CONF_DERIVED_POWER: True}
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(power) is not None
+    assert entity_registry.async_get(power) is not None
+
+
+async def test_options_series_8000_profile(
+    hass: HomeAssistant, simulator: MeterSimulator, tmp_path: Path
+) -> None:
+    entry = make_entry(simulator, 3)
+    await setup_entry(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = result["data_schema"]
+    assert schema is not None
+    assert CONF_PROFILE in schema.schema
+    assert CONF_DERIVED_POWER not in schema.schema
+
+    missing = tmp_path / "missing.yaml"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 30, CONF_PROFILE: str(missing)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PROFILE: "bad_profile"}
+    assert_flow_translated(result, "options")
+    assert result["description_placeholders"] is not None
+    assert "no such file" in result["description_placeholders"]["error"]
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("registers: [1, 2\n", encoding="utf-8")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 30, CONF_PROFILE: str(broken)}
+    )
+    assert result["errors"] == {CONF_PROFILE: "bad_profile"}
+    assert "not valid YAML" in result["description_placeholders"]["error"]  # type: ignore[index]
+
+    mine = tmp_path / "mine.yaml"
+    text = DEFAULT_PROFILE_PATH.read_text(encoding="utf-8")
+    text = text.replace("name: Series 8000 provisional default", "name: Site profile")
+    mine.write_text(text.replace("provisional: true", "provisional: false"), encoding="utf-8")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 45, CONF_PROFILE: f" {mine} "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_SCAN_INTERVAL: 45, CONF_PROFILE: str(mine)}
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.identity.profile == "Site profile"
+    assert entry.runtime_data.identity.provisional_profile is False
+    state = hass.states.get("sensor.meter_3_point_1_energy_delivered")
+    assert state is not None
+    assert float(state.state) > 0
+
+    # An empty field goes back to the default profile.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 45, CONF_PROFILE: ""}
+    )
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_SCAN_INTERVAL: 45}
+    assert entry.state is ConfigEntryState.LOADED

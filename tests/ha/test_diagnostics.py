@@ -1,0 +1,98 @@
+"""Diagnostics: settings, identity, last readings and error counts, with addresses redacted."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from leviton_driver.simulator import MeterSimulator
+
+from .conftest import make_entry, next_poll, setup_entry
+
+REDACTED = "**REDACTED**"
+
+
+async def test_series_2000_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: MeterSimulator
+) -> None:
+    entry = make_entry(simulator, 1, timeout=0.2)
+    await setup_entry(hass, entry)
+    simulator.faults.rates["timeout"] = 1.0
+    await next_poll(hass)
+    simulator.faults.rates.clear()
+    await next_poll(hass)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert isinstance(diagnostics, dict)
+    assert diagnostics["entry"] == {
+        "title": "Meter 1",
+        "unique_id": REDACTED,
+        "data": {
+            "connection": {
+                "kind": "tcp",
+                "host": REDACTED,
+                "port": simulator.address[1] if simulator.address else None,
+                "timeout": 0.2,
+            },
+            "unit_id": 1,
+            "series": "2000",
+        },
+        "options": {"scan_interval": 30},
+    }
+    identity = diagnostics["identity"]
+    assert isinstance(identity, dict)
+    assert identity["program_id"] == REDACTED
+    assert identity["model"] == "2N208-021"
+    assert identity["series"] == "2000"
+    assert identity["hardware_version"] == "3.2"
+    model_info = identity["model_info"]
+    assert isinstance(model_info, dict)
+    assert model_info["ct_rating_amps"] == 200
+    assert model_info["voltage"] == "208"
+    link = diagnostics["link"]
+    assert isinstance(link, dict)
+    assert link["shared_by_core_modbus"] is False
+    assert isinstance(link["requests_sent"], int)
+    assert link["requests_sent"] >= 7
+    assert diagnostics["last_update_success"] is True
+    assert diagnostics["errors"] == {"timeout": 1}
+    assert diagnostics["implausible_totals_ignored"] == 0
+    assert diagnostics["poll_peak_register_40061"] is False
+    last = diagnostics["last_readings"]
+    assert isinstance(last, dict)
+    readings = last["readings"]
+    assert isinstance(readings, dict)
+    assert readings["peak_demand"] == 9.5
+    assert readings["demand_reset_count"] == 3
+    assert last["points"] == {}
+    # Nowhere in the download: where the meter is and which meter it is.
+    text = str(diagnostics)
+    assert "127.0.0.1" not in text
+    assert "40001" not in text
+
+
+async def test_series_8000_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: MeterSimulator
+) -> None:
+    entry = make_entry(simulator, 3)
+    await setup_entry(hass, entry)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert isinstance(diagnostics, dict)
+    identity = diagnostics["identity"]
+    assert isinstance(identity, dict)
+    assert identity["series"] == "8000"
+    assert identity["points"] == 8
+    assert identity["provisional_profile"] is True
+    assert identity["program_id"] == REDACTED
+    last = diagnostics["last_readings"]
+    assert isinstance(last, dict)
+    points = last["points"]
+    assert isinstance(points, dict)
+    assert sorted(points) == [str(n) for n in range(1, 9)]
+    assert diagnostics["poll_peak_register_40061"] is None
+    # The program id appears nowhere but as redacted (readings may hold those digits by chance).
+    assert "40003" not in str(diagnostics["identity"])
+    assert "40003" not in str(diagnostics["entry"])

@@ -51,8 +51,9 @@ typecheck: $(VENV)/.installed
 	MYPYPATH=build/mypy $(VENV)/bin/mypy -p leviton_driver -p leviton_bridge
 	$(VENV)/bin/mypy custom_components/leviton_meters
 
+# The Home Assistant component (with its driver) must stay at 95% coverage or better.
 pytest: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --cov=custom_components/leviton_meters --cov-report=term:skip-covered --cov-fail-under=95
 
 bench: $(VENV)/.installed
 	$(PY) bench/bus.py

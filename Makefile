@@ -13,7 +13,7 @@ PYTHON_313 := $(shell for p in "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/p
 	if command -v "$$p" >/dev/null 2>&1 || [ -x "$$p" ]; then echo "$$p"; break; fi; done)
 DEBIAN_PACKAGES := socat mosquitto
 
-.PHONY: demo test setup system-packages lint typecheck pytest bench clean
+.PHONY: demo test setup system-packages lint typecheck pytest bench bench-scale bench-bacnet clean
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/leviton-bridge demo
@@ -57,6 +57,12 @@ pytest: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/bus.py
+
+bench-scale: setup
+	$(PY) bench/scale.py
+
+bench-bacnet: $(VENV)/.installed
+	$(PY) bench/bacnet.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

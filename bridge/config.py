@@ -6,6 +6,9 @@ See ``leviton-bridge.example.yaml`` at the top of the repository for every key w
 from __future__ import annotations
 
 import re
+import ssl
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -161,12 +164,54 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+_BASE: ContextVar[Path | None] = ContextVar("config_base", default=None)
+"""The configuration file's folder: relative paths in the file are relative to it."""
+
+
+def _resolve(value: str) -> Path:
+    path = Path(value).expanduser()
+    base = _BASE.get()
+    return base / path if base is not None and not path.is_absolute() else path
+
+
 def _file(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise vol.Invalid("expected a file path")
-    if not Path(value).expanduser().is_file():
-        raise vol.Invalid(f"no such file: {value}")
-    return str(Path(value).expanduser())
+    path = _resolve(value)
+    if not path.is_file():
+        shown = value if str(path) == value else f"{value} ({path})"
+        raise vol.Invalid(f"no such file: {shown}")
+    return str(path)
+
+
+def _each(schema: vol.Schema, empty: str) -> Callable[[Any], list[Any]]:
+    """A non-empty list whose items all match ``schema``, reporting the problems of every item.
+
+    (Voluptuous's own ``[schema]`` stops at the first item with a problem inside it.)
+    """
+
+    def check(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise vol.Invalid(f"expected a list; {empty}")
+        if not value:
+            raise vol.Invalid(empty)
+        items: list[Any] = []
+        errors: list[vol.Invalid] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(schema(item))
+            except vol.MultipleInvalid as err:
+                for error in err.errors:
+                    error.prepend([index])
+                    errors.append(error)
+            except vol.Invalid as err:
+                err.prepend([index])
+                errors.append(err)
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return items
+
+    return check
 
 
 METER_SCHEMA: Final = vol.Schema(
@@ -184,9 +229,7 @@ BUS_SCHEMA: Final = vol.Schema(
         vol.Required("name"): _text,
         vol.Required("connect"): _connection_url,
         vol.Optional("poll_interval", default=DEFAULT_POLL_INTERVAL): _seconds,
-        vol.Required("meters"): vol.All(
-            [METER_SCHEMA], vol.Length(min=1, msg="list at least one meter")
-        ),
+        vol.Required("meters"): _each(METER_SCHEMA, "list at least one meter"),
     }
 )
 MQTT_SCHEMA: Final = vol.Schema(
@@ -219,9 +262,7 @@ BACNET_SCHEMA: Final = vol.Schema(
 )
 CONFIG_SCHEMA: Final = vol.Schema(
     {
-        vol.Required("buses"): vol.All(
-            [BUS_SCHEMA], vol.Length(min=1, msg="list at least one bus")
-        ),
+        vol.Required("buses"): _each(BUS_SCHEMA, "list at least one bus"),
         vol.Optional("mqtt"): MQTT_SCHEMA,
         vol.Optional("bacnet"): BACNET_SCHEMA,
         vol.Optional("log_level", default="info"): vol.In(
@@ -234,6 +275,8 @@ CONFIG_SCHEMA: Final = vol.Schema(
 def _path(parts: list[Any]) -> str:
     text = ""
     for part in parts:
+        if isinstance(part, str):
+            part = str.__str__(part)  # voluptuous shows an exclusion group's key as <key>
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
 
@@ -250,41 +293,31 @@ def _problem(error: vol.Invalid) -> str:
 
 
 def parse_config(data: Any, source: str) -> BridgeConfig:
-    """Validate parsed YAML; raise ``ConfigError`` listing every problem."""
+    """Validate parsed YAML; raise ``ConfigError`` listing every problem, each with its path."""
     if not isinstance(data, dict):
         raise ConfigError(source, ["expected a mapping with buses: (and mqtt:, bacnet:)"])
+    problems: list[str] = []
+    valid: dict[str, Any] | None = None
     try:
         valid = CONFIG_SCHEMA(data)
     except vol.MultipleInvalid as err:
-        raise ConfigError(source, [_problem(e) for e in err.errors]) from None
-    problems: list[str] = []
-    buses: list[BusConfig] = []
-    names: set[str] = set()
-    endpoints: dict[Any, str] = {}
-    for index, bus in enumerate(valid["buses"]):
-        if slug(bus["name"]) in names:
-            problems.append(f"buses[{index}].name: {bus['name']!r} is used by another bus")
-        names.add(slug(bus["name"]))
-        endpoint = parse_url(bus["connect"]).params.endpoint
-        if endpoint in endpoints:
-            problems.append(
-                f"buses[{index}].connect: the same link as bus {endpoints[endpoint]!r}; "
-                "list every meter of one bus under one bus"
-            )
-        endpoints.setdefault(endpoint, bus["name"])
-        units: set[int] = set()
-        meters: list[MeterConfig] = []
-        for number, meter in enumerate(bus["meters"]):
-            if meter["unit"] in units:
-                problems.append(
-                    f"buses[{index}].meters[{number}].unit: unit {meter['unit']} is listed twice"
-                )
-            units.add(meter["unit"])
-            if meter.get("profile") and meter["series"] not in ("8000", "auto"):
-                problems.append(
-                    f"buses[{index}].meters[{number}].profile: only a Series 8000 takes a profile"
-                )
-            meters.append(
+        problems.extend(_problem(e) for e in err.errors)
+    # Problems between values are looked for even when some values are wrong, so that one run
+    # of check-config lists everything there is to fix.
+    problems.extend(_bus_problems(data.get("buses")))
+    password = _mqtt_problems(data.get("mqtt"), problems)
+    if "mqtt" not in data and "bacnet" not in data:
+        problems.append(
+            "(top level): configure mqtt:, bacnet: or both; otherwise the bridge publishes nothing"
+        )
+    if problems or valid is None:
+        raise ConfigError(source, problems)
+    buses = tuple(
+        BusConfig(
+            name=bus["name"],
+            connect=bus["connect"],
+            poll_interval=bus["poll_interval"],
+            meters=tuple(
                 MeterConfig(
                     unit=meter["unit"],
                     name=meter.get("name") or f"{bus['name']} unit {meter['unit']}",
@@ -292,42 +325,126 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
                     profile=meter.get("profile"),
                     bus=bus["name"],
                 )
-            )
-        buses.append(
-            BusConfig(
-                name=bus["name"],
-                connect=bus["connect"],
-                poll_interval=bus["poll_interval"],
-                meters=tuple(meters),
-            )
+                for meter in bus["meters"]
+            ),
         )
-    mqtt = _mqtt(valid.get("mqtt"), problems)
+        for bus in valid["buses"]
+    )
+    mqtt = _mqtt(valid["mqtt"], password) if "mqtt" in valid else None
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
-    if mqtt is None and bacnet is None:
-        problems.append(
-            "(top level): configure mqtt:, bacnet: or both; otherwise the bridge publishes nothing"
-        )
-    if problems:
-        raise ConfigError(source, problems)
     return BridgeConfig(
-        buses=tuple(buses), mqtt=mqtt, bacnet=bacnet, log_level=valid["log_level"], source=source
+        buses=buses, mqtt=mqtt, bacnet=bacnet, log_level=valid["log_level"], source=source
     )
 
 
-def _mqtt(data: dict[str, Any] | None, problems: list[str]) -> MqttConfig | None:
-    if data is None:
+def _bus_problems(buses: Any) -> list[str]:
+    """Clashes between buses and between meters (on the raw data; wrong values are skipped)."""
+    problems: list[str] = []
+    if not isinstance(buses, list):
+        return problems
+    names: dict[str, str] = {}
+    endpoints: dict[Any, str] = {}
+    for index, bus in enumerate(buses):
+        if not isinstance(bus, dict):
+            continue
+        name = bus.get("name")
+        if isinstance(name, str) and name.strip():
+            if slug(name) in names:
+                problems.append(
+                    f"buses[{index}].name: {name!r} clashes with bus {names[slug(name)]!r} "
+                    "(bus names become topic and id parts: give each bus its own name)"
+                )
+            names.setdefault(slug(name), name)
+        connect = bus.get("connect")
+        if isinstance(connect, str):
+            try:
+                endpoint = parse_url(connect).params.endpoint
+            except ConfigurationError:
+                endpoint = None  # reported by the schema
+            if endpoint is not None and endpoint in endpoints:
+                problems.append(
+                    f"buses[{index}].connect: the same link as bus {endpoints[endpoint]!r}; "
+                    "list every meter of one bus under one bus"
+                )
+            if endpoint is not None:
+                endpoints.setdefault(endpoint, str(name))
+        meters = bus.get("meters")
+        if not isinstance(meters, list):
+            continue
+        units: set[int] = set()
+        for number, meter in enumerate(meters):
+            if not isinstance(meter, dict):
+                continue
+            unit = meter.get("unit")
+            if isinstance(unit, int) and not isinstance(unit, bool):
+                if unit in units:
+                    problems.append(
+                        f"buses[{index}].meters[{number}].unit: unit {unit} is listed twice"
+                    )
+                units.add(unit)
+            series = str(meter.get("series", "auto"))
+            if meter.get("profile") and series in SERIES_CHOICES and series not in ("8000", "auto"):
+                problems.append(
+                    f"buses[{index}].meters[{number}].profile: only a Series 8000 takes a profile"
+                )
+    return problems
+
+
+def _mqtt_problems(data: Any, problems: list[str]) -> str | None:
+    """Check how the mqtt: values go together; returns the password (read from its file)."""
+    if not isinstance(data, dict):
         return None
-    parts = urlsplit(data["url"])
-    tls = parts.scheme == "mqtts"
     password = data.get("password")
-    if "password_file" in data:
-        password = Path(data["password_file"]).read_text(encoding="utf-8").strip()
-    if password is not None and "username" not in data:
+    password_file = data.get("password_file")
+    if isinstance(password_file, str) and _resolve(password_file).is_file():
+        try:
+            password = _resolve(password_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            problems.append(f"mqtt.password_file: {password_file} cannot be read ({why})")
+    if (password is not None or password_file is not None) and "username" not in data:
         problems.append("mqtt.password: a password needs a username")
     if ("cert_file" in data) != ("key_file" in data):
         problems.append("mqtt.cert_file: give cert_file and key_file together")
-    if not tls and any(k in data for k in ("ca_file", "cert_file", "key_file")):
-        problems.append("mqtt.url: TLS files need an mqtts:// URL")
+    _tls_problems(data, problems)
+    url = data.get("url")
+    if isinstance(url, str) and urlsplit(url).scheme == "mqtt":
+        if any(k in data for k in ("ca_file", "cert_file", "key_file")):
+            problems.append("mqtt.url: TLS files need an mqtts:// URL")
+        if data.get("tls_insecure") is True:
+            problems.append("mqtt.tls_insecure: only means something with an mqtts:// URL")
+    return password if isinstance(password, str) else None
+
+
+def _tls_problems(data: dict[str, Any], problems: list[str]) -> None:
+    """TLS files that exist but that TLS cannot use (not PEM, or a key that does not fit)."""
+
+    def usable(key: str) -> Path | None:
+        value = data.get(key)
+        return _resolve(value) if isinstance(value, str) and _resolve(value).is_file() else None
+
+    if (ca := usable("ca_file")) is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca))
+        except (ssl.SSLError, OSError, ValueError) as err:
+            problems.append(
+                f"mqtt.ca_file: {data['ca_file']} is not a usable CA certificate in PEM form "
+                f"({getattr(err, 'reason', None) or err})"
+            )
+    cert, key = usable("cert_file"), usable("key_file")
+    if cert is not None and key is not None:
+        try:
+            ssl.create_default_context().load_cert_chain(str(cert), str(key))
+        except (ssl.SSLError, OSError, ValueError) as err:
+            problems.append(
+                f"mqtt.cert_file: {data['cert_file']} and key_file {data['key_file']} are not a "
+                f"certificate and its key in PEM form ({getattr(err, 'reason', None) or err})"
+            )
+
+
+def _mqtt(data: dict[str, Any], password: str | None) -> MqttConfig:
+    parts = urlsplit(data["url"])
+    tls = parts.scheme == "mqtts"
     return MqttConfig(
         url=data["url"],
         host=parts.hostname or "",
@@ -358,5 +475,18 @@ def load_config(path: str | Path) -> BridgeConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(str(file), [f"not valid YAML ({err})"]) from None
-    return parse_config(data, str(file))
+        raise ConfigError(str(file), [_yaml_problem(err)]) from None
+    token = _BASE.set(file.resolve().parent)
+    try:
+        return parse_config(data, str(file))
+    finally:
+        _BASE.reset(token)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: where the YAML broke, and how."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where}: {problem}" + (f" ({context})" if context else "")

@@ -68,6 +68,9 @@ class Bridge:
         try:
             await stop.wait()
         finally:
+            if self.mqtt is not None:
+                # Offline first: nothing published after it can contradict it.
+                await self.mqtt.announce_offline()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -1,7 +1,8 @@
 """Publishing meters over MQTT with Home Assistant discovery (paho-mqtt, callback API 2).
 
-paho's network loop runs in its own thread and reconnects with backoff by itself; its callbacks
-hand everything to the asyncio loop, where the poller and the publishing state live.
+paho's network loop runs in its own thread and reconnects with backoff by itself (1 s, doubling
+to 60 s, forever); its callbacks hand everything to the asyncio loop, where the poller and the
+publishing state live. See ``mqtt_mapping`` for the topics and payloads.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import ssl
 import time
 from collections import deque
@@ -28,9 +28,36 @@ from .mqtt_mapping import OFFLINE, ONLINE, PRESS, Topics, discovery_messages, st
 from .poller import MeterState
 
 _LOGGER = logging.getLogger(__name__)
-_OBJECT_ID = re.compile(r"^(?P<meter>.+_u\d+)(?:_p(?P<point>\d+))?$")
 
 ResetHandler = Callable[[MeterState], Any]
+
+
+class _Client(mqtt.Client):
+    """paho's client, remembering why the last connection attempt failed.
+
+    paho retries a failed connection by itself but hands ``on_connect_fail`` no reason.
+    """
+
+    connect_error: BaseException | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as err:
+            self.connect_error = err
+            raise
+
+
+def _reason_text(err: BaseException | None) -> str:
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"TLS: {err.verify_message or err} (does mqtt.ca_file name the CA that signed the broker's certificate?)"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS: {err.reason or err}"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (is the broker running, and on this port?)"
+    if isinstance(err, OSError):
+        return err.strerror or str(err) or type(err).__name__
+    return "unknown reason"
 
 
 class MqttPublisher:
@@ -54,7 +81,15 @@ class MqttPublisher:
         self.lags: deque[float] = deque(maxlen=100_000)
         """Seconds from each read to its publish (the newest, for the benchmark)."""
         self._stopping = False
-        self.client = mqtt.Client(
+        self._availability: dict[str, str] = {}
+        """What each meter's availability topic says now (as far as this connection knows)."""
+        self._point_topics: dict[str, dict[int, str]] = {}
+        """Discovery topics of metering points found on the broker, per meter: checked once
+        the meter says how many points it has."""
+        self._cleared: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connect_problem: str | None = None
+        self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv311,
@@ -74,6 +109,7 @@ class MqttPublisher:
         self.client.reconnect_delay_set(min_delay=1, max_delay=60)
         self.client.max_queued_messages_set(10000)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -86,17 +122,28 @@ class MqttPublisher:
         )
         self.client.loop_start()
 
-    async def stop(self) -> None:
-        """Say offline (retained) and disconnect cleanly."""
+    async def announce_offline(self) -> None:
+        """Say offline (retained) before anything else stops; publish nothing after this."""
+        if self._stopping:
+            return
         self._stopping = True
-        if self.client.is_connected():
-            for meter_id in self.states:
-                self.client.publish(self.topics.availability(meter_id), OFFLINE, qos=1, retain=True)
-            info = self.client.publish(self.topics.bridge_status, OFFLINE, qos=1, retain=True)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(info.wait_for_publish, 3), 4)
-            except (TimeoutError, RuntimeError, ValueError):
-                _LOGGER.warning("could not confirm the offline message before stopping")
+        for task in self._tasks:
+            task.cancel()
+        if not self.client.is_connected():
+            return
+        for meter_id in self.states:
+            self.client.publish(self.topics.availability(meter_id), OFFLINE, qos=1, retain=True)
+        info = self.client.publish(self.topics.bridge_status, OFFLINE, qos=1, retain=True)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(info.wait_for_publish, 3), 4)
+        except (TimeoutError, RuntimeError, ValueError):
+            _LOGGER.warning("could not confirm the offline message before stopping")
+
+    async def stop(self) -> None:
+        """Say offline (if not said yet) and disconnect cleanly."""
+        await self.announce_offline()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
 
@@ -106,15 +153,24 @@ class MqttPublisher:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         if reason.is_failure:
-            _LOGGER.error("MQTT broker %s refused the connection: %s", self.config.url, reason)
+            self._connect_failed(f"the broker refused the connection: {reason}")
             return
         self.loop.call_soon_threadsafe(self._connected)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._connect_failed(f"cannot connect: {_reason_text(self.client.connect_error)}")
+
+    def _connect_failed(self, problem: str) -> None:
+        # Said once per outage and reason (paho retries every 1..60 s); the rest is debug.
+        level = logging.DEBUG if problem == self._connect_problem else logging.WARNING
+        _LOGGER.log(level, "MQTT broker %s: %s; retrying with backoff", self.config.url, problem)
+        self._connect_problem = problem
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         self.loop.call_soon_threadsafe(self.connected.clear)
-        if not self._stopping:
+        if not self._stopping and self._connect_problem is None:
             _LOGGER.warning("lost the MQTT broker %s (%s); reconnecting", self.config.url, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -125,7 +181,12 @@ class MqttPublisher:
     # -- on the event loop -----------------------------------------------------------------
 
     def _connected(self) -> None:
+        if self._stopping:
+            return
         _LOGGER.info("connected to MQTT broker %s", self.config.url)
+        self._connect_problem = None
+        self._availability.clear()
+        self._cleared.clear()
         self.client.subscribe(
             [
                 (self.topics.homeassistant_status, 1),
@@ -145,87 +206,155 @@ class MqttPublisher:
     def _publish_meter(self, state: MeterState) -> None:
         for topic, payload in discovery_messages(self.topics, state).items():
             self._publish(topic, json.dumps(payload), retain=True)
-        self._publish(
-            self.topics.availability(state.meter_id),
-            ONLINE if state.available else OFFLINE,
-            retain=True,
-        )
+        self._publish_availability(state, force=True)
         if state.snapshot is not None and state.available:
-            self._publish(
-                self.topics.state(state.meter_id), state_payload(state.snapshot), retain=True
-            )
+            self._publish_state(state)
 
-    def _publish(self, topic: str, payload: str, *, retain: bool = False, qos: int = 1) -> None:
-        if not self.client.is_connected():
-            return  # everything is published again on reconnect
+    def _publish_availability(self, state: MeterState, *, force: bool = False) -> None:
+        value = ONLINE if state.available else OFFLINE
+        if not force and self._availability.get(state.meter_id) == value:
+            return
+        if self._publish(self.topics.availability(state.meter_id), value, retain=True):
+            self._availability[state.meter_id] = value
+
+    def _publish_state(self, state: MeterState) -> None:
+        assert state.snapshot is not None
+        published = self._publish(
+            self.topics.state(state.meter_id), state_payload(state.snapshot), retain=True
+        )
+        if published and state.read_at is not None:
+            self.lags.append(time.monotonic() - state.read_at)
+
+    def _publish(self, topic: str, payload: str, *, retain: bool = False, qos: int = 1) -> bool:
+        if self._stopping or not self.client.is_connected():
+            return False  # everything is published again on reconnect
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.published += 1
+            return True
+        _LOGGER.debug("could not publish to %s: %s", topic, mqtt.error_string(info.rc))
+        return False
 
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if self._stopping:
+            return
         if topic == self.topics.homeassistant_status:
-            if payload.decode(errors="replace") == ONLINE:
+            # A retained birth is an old one (Home Assistant's own is not retained): it arrives
+            # when we subscribe, right after we published everything anyway.
+            if payload.decode(errors="replace") == ONLINE and not retained:
                 _LOGGER.info("Home Assistant is online: publishing discovery and state again")
                 self.publish_all()
             return
         if topic.startswith(f"{self.topics.discovery_prefix}/device/"):
-            self._clear_if_stale(topic, payload)
+            self._discovery_seen(topic, payload)
             return
         meter_id = self.topics.meter_id_of_command(topic)
-        if meter_id is None:
-            return
+        if meter_id is None or not payload:
+            return  # an empty message: a retained command being cleared
         if retained:
-            # A retained command would fire again on every restart: never act on one.
-            _LOGGER.warning("ignored a retained command on %s; send commands without retain", topic)
+            # A retained command would fire again on every restart: never act on one; clear it.
+            _LOGGER.warning(
+                "ignored a retained command on %s (send commands without retain); clearing it",
+                topic,
+            )
+            self._publish(topic, "", retain=True)
             return
         state = self.states.get(meter_id)
         text = payload.decode(errors="replace").strip()
-        if state is None or text != PRESS:
+        problem = None
+        if meter_id not in self.configured:
+            problem = f"unknown meter {meter_id!r}"
+        elif state is None:
+            problem = "the meter has not answered yet"
+        elif not state.can_reset_demand:
+            problem = "this meter has no documented peak-demand reset"
+        elif text != PRESS:
+            problem = f"expected {PRESS}, got {text[:40]!r}"
+        if problem is not None or state is None:
+            _LOGGER.warning("peak-demand reset on %s refused: %s", topic, problem)
             self._publish(
                 self.topics.reset_result(meter_id),
-                json.dumps(
-                    {
-                        "ok": False,
-                        "error": "unknown meter" if state is None else f"expected {PRESS}",
-                    }
-                ),
+                json.dumps({"ok": False, "error": problem, "time": _now()}),
             )
             return
-        self.loop.create_task(self._reset(state))
+        task = self.loop.create_task(self._reset(state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _reset(self, state: MeterState) -> None:
-        result: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds")}
+        result: dict[str, Any] = {}
         try:
             outcome = await self.reset(state)
         except LevitonError as err:
-            result |= {"ok": False, "error": str(err)}
+            result = {"ok": False, "error": str(err)}
             _LOGGER.warning("peak-demand reset of %s failed: %s", state.config.name, err)
+        except Exception as err:  # say so on the result topic, and keep running
+            _LOGGER.exception("peak-demand reset of %s failed", state.config.name)
+            result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
         else:
-            result |= {
+            _LOGGER.info(
+                "%s: peak demand reset (counter %s -> %s)",
+                state.config.name,
+                outcome.count_before,
+                outcome.count_after,
+            )
+            result = {
                 "ok": True,
                 "reset_count_before": outcome.count_before,
                 "reset_count_after": outcome.count_after,
                 "peak_demand_before": outcome.peak_demand_before,
                 "peak_demand_after": outcome.peak_demand_after,
             }
+        result["time"] = _now()
         self._publish(self.topics.reset_result(state.meter_id), json.dumps(result))
 
-    def _clear_if_stale(self, topic: str, payload: bytes) -> None:
-        """Empty the retained discovery of meters (or points) no longer configured."""
+    def _discovery_seen(self, topic: str, payload: bytes) -> None:
+        """A discovery message on the broker: clear it if it is ours and no longer wanted."""
+        if not payload:
+            return
+        try:
+            config = json.loads(payload)
+        except ValueError:
+            return
+        meter_id = self.topics.meter_id_of_state(
+            config.get("state_topic") if isinstance(config, dict) else None
+        )
+        if meter_id is None:
+            return  # not one of this bridge's
+        if meter_id not in self.configured:
+            self._clear_meter(meter_id, topic)
+            return
         object_id = topic.split("/")[-2]
-        if not payload or not object_id.startswith(self.topics.id_prefix):
+        meter_object_id = self.topics.object_id(meter_id)
+        if object_id == meter_object_id:
             return
-        match = _OBJECT_ID.match(object_id.removeprefix(self.topics.id_prefix))
-        if match is None:
+        point = object_id.removeprefix(f"{meter_object_id}_p")
+        if object_id.startswith(f"{meter_object_id}_p") and point.isdigit():
+            self._point_topics.setdefault(meter_id, {})[int(point)] = topic
+            self._clear_stale_points(meter_id)
             return
-        meter_id, point = match["meter"], match["point"]
-        stale = meter_id not in self.configured
+        # Ours (its state topic says so) under an id this bridge no longer uses.
+        _LOGGER.info("clearing discovery of %s, which this bridge no longer uses", object_id)
+        self._publish(topic, "", retain=True)
+
+    def _clear_meter(self, meter_id: str, topic: str) -> None:
+        _LOGGER.info("clearing %s: meter %s is no longer configured", topic, meter_id)
+        self._publish(topic, "", retain=True)
+        if meter_id not in self._cleared:
+            self._cleared.add(meter_id)
+            self._publish(self.topics.state(meter_id), "", retain=True)
+            self._publish(self.topics.availability(meter_id), "", retain=True)
+
+    def _clear_stale_points(self, meter_id: str) -> None:
         state = self.states.get(meter_id)
-        if not stale and point is not None and state is not None and state.identity is not None:
-            stale = int(point) > (state.identity.points or 0)
-        if stale:
-            _LOGGER.info("clearing discovery of %s, which is no longer configured", object_id)
-            self._publish(topic, "", retain=True)
+        if state is None or state.identity is None:
+            return  # checked again once the meter is identified
+        points = state.identity.points or 0
+        for point, topic in list(self._point_topics.get(meter_id, {}).items()):
+            if point > points:
+                _LOGGER.info("clearing %s: %s has %d points", topic, state.config.name, points)
+                self._publish(topic, "", retain=True)
+            del self._point_topics[meter_id][point]
 
     # -- MeterListener ---------------------------------------------------------------------
 
@@ -233,24 +362,24 @@ class MqttPublisher:
         self.states[state.meter_id] = state
         for topic, payload in discovery_messages(self.topics, state).items():
             self._publish(topic, json.dumps(payload), retain=True)
+        self._clear_stale_points(state.meter_id)
 
     def meter_updated(self, state: MeterState) -> None:
-        first = state.meter_id not in self.states
-        self.states[state.meter_id] = state
-        if first:
+        if state.meter_id not in self.states:
+            self.states[state.meter_id] = state
             self._publish_meter(state)
             return
-        self._publish(self.topics.availability(state.meter_id), ONLINE, retain=True)
+        self._publish_availability(state)
         if state.snapshot is not None:
-            self._publish(
-                self.topics.state(state.meter_id), state_payload(state.snapshot), retain=True
-            )
-            if state.read_at is not None:
-                self.lags.append(time.monotonic() - state.read_at)
+            self._publish_state(state)
 
     def meter_unavailable(self, state: MeterState) -> None:
         if state.meter_id not in self.states:
             self.states[state.meter_id] = state
             self._publish_meter(state)
             return
-        self._publish(self.topics.availability(state.meter_id), OFFLINE, retain=True)
+        self._publish_availability(state)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -8,12 +8,21 @@ the configuration, ``<bus>_u<unit>``):
 * ``base/meter/state``: one JSON object per poll, retained, shaped like ``leviton-bridge read
   --json``: ``{"readings": {...}, "points": {"1": {...}}, "time": "..."}``.
 * ``base/meter/reset_peak_demand/set``: send ``PRESS`` to reset peak demand (Series 1000/2000).
-  Executed once per message; retained messages are ignored, so an old command never replays.
+  Executed once per message; retained ones are ignored (and cleared): an old command never replays.
 * ``base/meter/reset_peak_demand/result``: JSON result of each reset, not retained.
+* ``base/meter/availability`` and ``base/bridge/status`` are published when they change (and
+  again on every connection); every entity needs both to be ``online``.
 
 Home Assistant discovery uses device discovery, one retained message per device at
 ``<discovery_prefix>/device/<object_id>/config``: a meter is one device; a Series 8000 metering
-point is its own device under the meter (``via_device``).
+point is its own device under the meter (``via_device``). The object id, which is also the
+device identifier and the start of every unique id, is ``leviton_<meter>`` (``leviton_<meter>_p<n>``
+for a metering point) with the default base topic, ``leviton_<base>_<meter>`` with another one.
+
+A discovery message whose state topic is ``base/<meter>/state`` belongs to this bridge: when
+``<meter>`` is no longer configured (or the point no longer exists) it is cleared with an empty
+retained message, and so are the meter's retained state and availability. So every bridge
+sharing a broker needs its own ``base_topic``.
 """
 
 from __future__ import annotations
@@ -51,7 +60,8 @@ class Topics:
         self.discovery_prefix = config.discovery_prefix
         self.bridge_status = f"{self.base}/bridge/status"
         self.homeassistant_status = f"{self.discovery_prefix}/status"
-        self.id_prefix = f"leviton_{slug(self.base)}_"
+        base = slug(self.base)
+        self.id_prefix = "leviton_" if base == "leviton" else f"leviton_{base}_"
         self.discovery_wildcard = f"{self.discovery_prefix}/device/+/config"
         self.command_wildcard = f"{self.base}/+/reset_peak_demand/set"
 
@@ -75,11 +85,19 @@ class Topics:
         return f"{self.discovery_prefix}/device/{object_id}/config"
 
     def meter_id_of_command(self, topic: str) -> str | None:
+        return self._meter_id(topic, ["reset_peak_demand", "set"])
+
+    def meter_id_of_state(self, topic: Any) -> str | None:
+        """The meter whose state topic this is, None if it is not one of this bridge's."""
+        return self._meter_id(topic, ["state"]) if isinstance(topic, str) else None
+
+    def _meter_id(self, topic: str, tail: list[str]) -> str | None:
         parts = topic.split("/")
         base = self.base.split("/")
-        if parts[: len(base)] != base or parts[len(base) + 1 :] != ["reset_peak_demand", "set"]:
+        if parts[: len(base)] != base or parts[len(base) + 1 :] != tail:
             return None
-        return parts[len(base)]
+        meter_id = parts[len(base)]
+        return meter_id if meter_id and meter_id != "bridge" else None
 
 
 def _component(reading: Reading, value_template: str, unique_id: str) -> dict[str, Any]:
@@ -109,7 +127,7 @@ def _device(state: MeterState, identifier: str) -> dict[str, Any]:
     }
     identity = state.identity
     if identity is not None:
-        device["model"] = f"Series {identity.series}"
+        device["model"] = f"Series {identity.series}{_provisional(state)}"
         if identity.model:
             device["model_id"] = identity.model
         if identity.hardware_version:
@@ -121,6 +139,12 @@ def _device(state: MeterState, identifier: str) -> dict[str, Any]:
     elif state.config.series != "auto":
         device["model"] = f"Series {state.config.series}"
     return device
+
+
+def _provisional(state: MeterState) -> str:
+    """Readings through the provisional Series 8000 profile say so where a person looks."""
+    identity = state.identity
+    return " (provisional register map)" if identity and identity.provisional_profile else ""
 
 
 def _common(topics: Topics, meter_id: str) -> dict[str, Any]:
@@ -172,7 +196,7 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
             "device": {
                 "identifiers": [point_id],
                 "manufacturer": "Leviton",
-                "model": "Series 8000 metering point",
+                "model": f"Series 8000 metering point{_provisional(state)}",
                 "name": f"{state.config.name} point {point}",
                 "via_device": object_id,
             },
@@ -190,10 +214,13 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
 
 
 def state_payload(snapshot: Snapshot) -> str:
-    """The JSON state of one poll; unknown values are null (Home Assistant shows "unknown")."""
+    """The JSON state of one poll; unknown values are null (Home Assistant shows "unknown").
+
+    ``time`` is when the meter was read (UTC, to the millisecond).
+    """
     data: dict[str, Any] = {
         "readings": snapshot.readings,
-        "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="seconds"),
+        "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="milliseconds"),
     }
     if snapshot.points:
         data["points"] = {str(point): values for point, values in snapshot.points.items()}

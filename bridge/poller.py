@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from leviton_driver import Bus, LevitonError, LevitonMeter, MeterError, Series1000Meter, Snapshot
+from modbus_connection import ModbusError, ModbusTimeoutError
+
+from leviton_driver import (
+    Bus,
+    LevitonError,
+    LevitonMeter,
+    MeterError,
+    NoModbusMeterError,
+    Series1000Meter,
+    Snapshot,
+)
 from leviton_driver.meter import DemandResetResult, Identity
 from leviton_driver.profile import load_profile
 
@@ -83,7 +93,10 @@ class BusPoller:
         try:
             while True:
                 started = time.monotonic()
-                await self.poll_once()
+                try:
+                    await self.poll_once()
+                except Exception:  # a bug must not stop the polling of this bus for good
+                    _LOGGER.exception("polling %s failed; trying again next cycle", self.bus.url)
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(max(0.0, self.config.poll_interval - elapsed))
         finally:
@@ -101,11 +114,15 @@ class BusPoller:
         async with state.lock:
             try:
                 if state.meter is None:
+                    await self._answers(state)
                     await self._identify(state)
                 assert state.meter is not None
                 state.snapshot = await state.meter.read()
             except LevitonError as err:
                 self._failed(state, err)
+                return
+            except ModbusError as err:  # not translated by the driver: still only this meter
+                self._failed(state, LevitonError(f"{state.config.name}: {err}"))
                 return
             state.read_at = time.monotonic()
             came_back = not state.available
@@ -116,6 +133,29 @@ class BusPoller:
                 _LOGGER.info("%s answers again", state.config.name)
         for listener in self.listeners:
             listener.meter_updated(state)
+
+    async def _answers(self, state: MeterState) -> None:
+        """One small request before identifying a meter: silence then costs one timeout.
+
+        Identification asks several questions and tolerates silence to some (gateways that drop
+        function 0x11), so a meter that does not answer would cost its bus two timeouts a try.
+        Any answer, even a Modbus exception, lets identification go ahead.
+        """
+        await self.bus.connect()
+        try:
+            await self.bus.unit(state.config.unit).read_holding_registers(0, 1)
+        except ModbusTimeoutError:
+            if self.bus.connection.trace.diagnose() is None:
+                raise NoModbusMeterError(
+                    self.bus.url,
+                    state.config.unit,
+                    "nothing answers Modbus at this unit id (no answer to a read of register "
+                    "40001). Check the unit id, wiring (A to A, B to B), line settings and "
+                    "termination; Series 1000/2000 meters built before 2011-02-26 have no "
+                    "Modbus at all",
+                ) from None
+        except ModbusError:
+            pass  # an answer of some kind: identification tells what it is
 
     async def _identify(self, state: MeterState) -> None:
         config = state.config
@@ -130,6 +170,11 @@ class BusPoller:
             identity.series if identity else "?",
             f" ({identity.model})" if identity and identity.model else "",
         )
+        for note in identity.notes if identity else ():
+            # The provisional Series 8000 map gives wrong readings on a real meter: say it loud.
+            provisional = identity is not None and identity.provisional_profile
+            level = logging.WARNING if provisional and "PROVISIONAL" in note else logging.INFO
+            _LOGGER.log(level, "%s: %s", config.name, note)
         for listener in self.listeners:
             listener.meter_identified(state)
 

@@ -1,0 +1,330 @@
+"""Benchmark: the bridge with 500 meters behind 25 gateways, publishing to mosquitto.
+
+Run on demand (it is not a test)::
+
+    /tmp/venv313/bin/python bench/scale.py [--gateways 25] [--s2000 16] [--s8000 4]
+        [--points 24] [--interval 10] [--cycles 4] [--baud 9600]
+
+What runs, each in its own process so that the bridge's CPU is measured alone:
+
+* mosquitto, on a free loopback port (persistence off), started here;
+* the simulated meters: ``--gateways`` Modbus TCP gateways (one ``MeterSimulator`` each, all in
+  one helper process: this script with ``simulators``), each with ``--s2000`` Series 2000 meters
+  (units 1..16) and ``--s8000`` Series 8000 meters of ``--points`` points (units 17..20), behind an
+  emulated RS485 line at ``--baud`` (each answer waits its wire time; 0 turns this off);
+* the bridge: ``leviton-bridge run --config FILE``, every bus polled every ``--interval`` s;
+* a subscriber, here, to everything under the bridge's base topic.
+
+It waits until every meter has published a state (identification is the first cycle), then
+measures ``--cycles`` poll intervals:
+
+* ``cpu_per_cycle_s``: the bridge process's CPU time (user + system, all threads) during the
+  window, divided by the number of cycles;
+* ``rss_mb``: the bridge's peak resident memory (VmHWM, over its whole life, start-up included);
+* ``msgs_per_s``: messages the bridge published in the window (everything the subscriber got);
+* ``lag_p50_s`` / ``lag_p99_s``: from a read to its publish, end to end: each state's ``time``
+  (wall clock right after the meter's answer, to the millisecond) against the wall clock when
+  the subscriber received it. This is an upper bound of the bridge's own read-to-publish time:
+  it also holds the broker's and the subscriber's share.
+
+The last line is machine-readable::
+
+    RESULT cpu_per_cycle_s=... rss_mb=... msgs_per_s=... lag_p99_s=...
+
+Targets (for the default 500 meters every 10 s): under 1 CPU-second per cycle, under 300 MB,
+p99 lag under 1 s. The exit code is 1 when a target is missed (or a meter did not publish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+import psutil
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+TARGET_CPU_PER_CYCLE: Final = 1.0
+TARGET_RSS_MB: Final = 300.0
+TARGET_LAG_P99: Final = 1.0
+BASE: Final = "leviton"
+BRIDGE: Final = shutil.which("leviton-bridge") or str(
+    Path(sys.executable).with_name("leviton-bridge")
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _meter_specs(args: argparse.Namespace) -> list[str]:
+    specs = [f"{unit}:2000:load={2 + unit % 7}" for unit in range(1, args.s2000 + 1)]
+    specs += [
+        f"{unit}:8000-{args.points}:load=30"
+        for unit in range(args.s2000 + 1, args.s2000 + args.s8000 + 1)
+    ]
+    return specs
+
+
+# -- the simulator helper process ------------------------------------------------------------
+
+
+async def serve_simulators(args: argparse.Namespace) -> None:
+    """Start the gateways, print their ports as one JSON line, serve until stdin closes."""
+    import logging
+
+    from leviton_driver.simulator import LineSettings, MeterSimulator, MeterSpec
+
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    line = LineSettings(baud=args.baud) if args.baud else None
+    simulators = [
+        MeterSimulator([MeterSpec.parse(s) for s in _meter_specs(args)], line=line)
+        for _ in range(args.gateways)
+    ]
+    ports = [(await sim.start_tcp("127.0.0.1", 0))[1] for sim in simulators]
+    print(json.dumps({"ports": ports}), flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the benchmark ends (or dies)
+    for sim in simulators:
+        await sim.stop()
+
+
+# -- the subscriber --------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    messages: int = 0
+    states: int = 0
+    lags: list[float] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    offline: set[str] = field(default_factory=set)
+    measuring: bool = False
+
+
+def _subscriber(port: int, counts: Counts) -> mqtt.Client:
+    def on_message(_client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received = time.time()
+        topic = message.topic
+        with counts.lock:
+            if counts.measuring:
+                counts.messages += 1
+            if topic.endswith("/state") and message.payload:
+                counts.seen.add(topic)
+                if counts.measuring:
+                    counts.states += 1
+                    read = datetime.fromisoformat(json.loads(message.payload)["time"])
+                    counts.lags.append(received - read.timestamp())
+            elif topic.endswith("/availability"):
+                meter = topic.split("/")[-2]
+                if message.payload == b"offline":
+                    counts.offline.add(meter)
+                else:
+                    counts.offline.discard(meter)
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-subscriber")
+    client.on_connect = lambda c, *_: c.subscribe(f"{BASE}/#", qos=1)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM (Linux): the most resident memory the process ever had."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def run(args: argparse.Namespace) -> int:
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
+        return 2
+    meters = args.gateways * (args.s2000 + args.s8000)
+    print(
+        f"{meters} meters ({args.gateways * args.s2000} Series 2000, "
+        f"{args.gateways * args.s8000} Series 8000-{args.points}) behind {args.gateways} "
+        f"gateways{f' on {args.baud}-baud lines' if args.baud else ''}, polled every "
+        f"{args.interval:g} s; measuring {args.cycles} cycles",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="leviton-scale-") as folder_name:
+        folder = Path(folder_name)
+        port = _free_port()
+        config = folder / "mosquitto.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        config.write_text("\n".join(lines) + "\n")
+        broker = subprocess.Popen([mosquitto, "-c", str(config)], stderr=subprocess.DEVNULL)
+        simulators = subprocess.Popen(
+            [sys.executable, __file__, "simulators", *(a for a in sys.argv[1:] if a != "run")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        bridge: subprocess.Popen[bytes] | None = None
+        subscriber: mqtt.Client | None = None
+        try:
+            assert simulators.stdout is not None
+            ports = json.loads(simulators.stdout.readline())["ports"]
+            bridge_config = {
+                "log_level": "warning",
+                "buses": [
+                    {
+                        "name": f"gw{index + 1:02d}",
+                        "connect": f"tcp://127.0.0.1:{gateway}",
+                        "poll_interval": args.interval,
+                        "meters": [
+                            {"unit": unit} for unit in range(1, args.s2000 + args.s8000 + 1)
+                        ],
+                    }
+                    for index, gateway in enumerate(ports)
+                ],
+                "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "base_topic": BASE},
+            }
+            config_path = folder / "bridge.yaml"
+            config_path.write_text(yaml.safe_dump(bridge_config))
+            counts = Counts()
+            subscriber = _subscriber(port, counts)
+            log = (folder / "bridge.log").open("wb")
+            command = [BRIDGE, "run", "--config", str(config_path)]
+            if args.profile:  # cProfile the bridge's main thread (asyncio: polling, publishing)
+                command = [sys.executable, "-m", "cProfile", "-o", args.profile, *command]
+            bridge = subprocess.Popen(command, stdout=log, stderr=log)
+            process = psutil.Process(bridge.pid)
+            started = time.monotonic()
+            while len(counts.seen) < meters:
+                if bridge.poll() is not None:
+                    print((folder / "bridge.log").read_text(), file=sys.stderr)
+                    raise SystemExit(f"the bridge exited ({bridge.returncode})")
+                if time.monotonic() - started > max(120, 6 * args.interval):
+                    raise SystemExit(f"only {len(counts.seen)} of {meters} meters published")
+                time.sleep(0.2)
+            print(
+                f"every meter identified and published after {time.monotonic() - started:.1f} s "
+                f"(bridge CPU so far {_cpu(process):.2f} s)",
+                flush=True,
+            )
+            with counts.lock:
+                counts.measuring = True
+            cpu_before, window_start = _cpu(process), time.monotonic()
+            time.sleep(args.cycles * args.interval)
+            cpu_after, window = _cpu(process), time.monotonic() - window_start
+            with counts.lock:
+                counts.measuring = False
+                offline = sorted(counts.offline)
+            rss_now = process.memory_info().rss / 2**20
+            rss_peak = _peak_rss_mb(bridge.pid)
+            bridge.send_signal(signal.SIGTERM)
+            code = bridge.wait(timeout=30)
+        finally:
+            if subscriber is not None:
+                subscriber.disconnect()
+                subscriber.loop_stop()
+            if bridge is not None and bridge.poll() is None:
+                bridge.kill()
+                bridge.wait()
+            if simulators.stdin is not None:
+                simulators.stdin.close()
+            try:
+                simulators.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                simulators.kill()
+            broker.terminate()
+            broker.wait(timeout=10)
+
+    cpu_per_cycle = (cpu_after - cpu_before) / args.cycles
+    msgs_per_s = counts.messages / window
+    lags = counts.lags
+    p50, p99 = _percentile(lags, 0.5), _percentile(lags, 0.99)
+    per_cycle = counts.states / args.cycles
+    print(
+        f"bridge CPU: {cpu_after - cpu_before:.2f} s in {window:.1f} s = {cpu_per_cycle:.3f} s a cycle"
+    )
+    print(f"bridge memory: peak RSS {rss_peak:.1f} MB (now {rss_now:.1f} MB)")
+    print(
+        f"published: {counts.messages} messages in {window:.1f} s = {msgs_per_s:.1f}/s; "
+        f"{per_cycle:.1f} states a cycle for {meters} meters; meters offline: {len(offline)}"
+    )
+    print(
+        f"lag read -> received: p50 {p50:.3f} s, p99 {p99:.3f} s, max {max(lags):.3f} s, "
+        f"mean {statistics.fmean(lags):.3f} s ({len(lags)} states)"
+    )
+    print(f"bridge exit code after SIGTERM: {code}")
+    met = {
+        f"CPU < {TARGET_CPU_PER_CYCLE} s a cycle": cpu_per_cycle < TARGET_CPU_PER_CYCLE,
+        f"RSS < {TARGET_RSS_MB:g} MB": rss_peak < TARGET_RSS_MB,
+        f"p99 lag < {TARGET_LAG_P99} s": p99 < TARGET_LAG_P99,
+        "every meter every cycle": per_cycle >= 0.98 * meters and not offline,
+        "clean exit": code == 0,
+    }
+    print(
+        "targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items())
+    )
+    print(
+        f"RESULT cpu_per_cycle_s={cpu_per_cycle:.3f} rss_mb={rss_peak:.1f} "
+        f"msgs_per_s={msgs_per_s:.1f} lag_p99_s={p99:.3f}"
+    )
+    return 0 if all(met.values()) else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", nargs="?", choices=("run", "simulators"), default="run")
+    parser.add_argument("--gateways", type=int, default=25)
+    parser.add_argument("--s2000", type=int, default=16, help="Series 2000 meters per gateway")
+    parser.add_argument("--s8000", type=int, default=4, help="Series 8000 meters per gateway")
+    parser.add_argument("--points", type=int, choices=(8, 12, 24), default=24)
+    parser.add_argument("--interval", type=float, default=10.0, help="poll interval, seconds")
+    parser.add_argument("--cycles", type=int, default=4, help="poll intervals to measure")
+    parser.add_argument(
+        "--baud", type=int, default=9600, help="emulated RS485 line speed (0: no line)"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the bridge here")
+    args = parser.parse_args()
+    if args.mode == "simulators":
+        asyncio.run(serve_simulators(args))
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

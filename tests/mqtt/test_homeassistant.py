@@ -1,0 +1,230 @@
+"""Home Assistant's own MQTT integration, on the same mosquitto, loads the bridge's discovery.
+
+Nothing is mocked: Home Assistant's MQTT client connects to mosquitto, reads the retained
+discovery, creates devices and entities, follows state and availability, and its button's
+press travels through mosquitto to the bridge and on to the simulated meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from homeassistant.components.mqtt.const import (
+    CONF_BIRTH_MESSAGE,
+    CONF_BROKER,
+    CONF_WILL_MESSAGE,
+    CONFIG_ENTRY_MINOR_VERSION,
+    CONFIG_ENTRY_VERSION,
+)
+from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from conftest import StartSimulator
+from leviton_driver.catalogue import (
+    READINGS,
+    SERIES_1000_READINGS,
+    SERIES_8000_METER_READINGS,
+    SERIES_8000_POINT_READINGS,
+)
+
+from .conftest import Broker, RunBridge, bridge_config, bus, silence
+
+SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
+SPEC_1000 = "2:1000:load=2:energy=800"
+SPEC_8000 = "3:8000-8:load=16:energy=1600"
+POINTS = 8
+MQTT = "mqtt"
+
+
+async def _until(
+    hass: HomeAssistant, check: Callable[[], bool], what: str, within: float = 15
+) -> None:
+    """Let Home Assistant work until ``check`` holds."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Home Assistant did not get there: {what}")
+        await asyncio.sleep(0.05)
+        await hass.async_block_till_done()
+
+
+async def test_home_assistant_mqtt_discovery(
+    hass: HomeAssistant,
+    mock_hass_config: None,  # an empty configuration.yaml, which the MQTT setup reads
+    mosquitto: Broker,
+    start_simulator: StartSimulator,
+    run_bridge: RunBridge,
+) -> None:
+    sim, url = await start_simulator(SPEC_2000, SPEC_1000, SPEC_8000)
+    entry = MockConfigEntry(
+        domain=MQTT,
+        data={CONF_BROKER: mosquitto.host, CONF_PORT: mosquitto.port},
+        options={CONF_BIRTH_MESSAGE: {}, CONF_WILL_MESSAGE: {}},
+        version=CONFIG_ENTRY_VERSION,
+        minor_version=CONFIG_ENTRY_MINOR_VERSION,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    bridge = await run_bridge(
+        bridge_config(
+            mosquitto,
+            bus("lab", url, {"unit": 1, "name": "Workshop"}, 2, {"unit": 3, "name": "Panel"}),
+        )
+    )
+    entities = er.async_get(hass)
+    devices = dr.async_get(hass)
+
+    expected: dict[str, tuple[str, str]] = {}  # unique id -> (platform, reading key or button)
+    for object_id, readings in (
+        ("leviton_lab_u1", SERIES_1000_READINGS),
+        ("leviton_lab_u2", SERIES_1000_READINGS),
+        ("leviton_lab_u3", SERIES_8000_METER_READINGS),
+        *((f"leviton_lab_u3_p{n}", SERIES_8000_POINT_READINGS) for n in range(1, POINTS + 1)),
+    ):
+        for reading in readings:
+            expected[f"{object_id}_{reading.key}"] = ("sensor", reading.key)
+    for object_id in ("leviton_lab_u1", "leviton_lab_u2"):
+        expected[f"{object_id}_reset_peak_demand"] = ("button", "reset_peak_demand")
+
+    def entity_id(unique_id: str) -> str | None:
+        return entities.async_get_entity_id(expected[unique_id][0], MQTT, unique_id)
+
+    def state_of(unique_id: str) -> str | None:
+        found = entity_id(unique_id)
+        state = hass.states.get(found) if found else None
+        return state.state if state else None
+
+    await _until(
+        hass,
+        lambda: (
+            all(entity_id(u) for u in expected)
+            and all(state_of(u) not in (None, STATE_UNAVAILABLE) for u in expected)
+        ),
+        "every entity created and available",
+    )
+    mqtt_entities = [e for e in entities.entities.values() if e.platform == MQTT]
+    assert len(mqtt_entities) == len(expected) == 6 + 1 + 6 + 1 + 3 + 6 * POINTS
+
+    # Registry entries: classes, units and categories from the reading catalogue.
+    for unique_id, (platform, key) in expected.items():
+        registered = entities.async_get(entity_id(unique_id) or "")
+        assert registered is not None
+        if platform == "button":
+            assert registered.entity_category is EntityCategory.CONFIG
+            assert registered.original_name == "Reset peak demand"
+            continue
+        reading = READINGS[key]
+        assert registered.original_name == reading.name
+        assert registered.original_device_class == reading.device_class, unique_id
+        assert registered.unit_of_measurement == reading.unit, unique_id
+        assert (registered.capabilities or {}).get("state_class") == reading.state_class
+        category = EntityCategory(reading.entity_category) if reading.entity_category else None
+        assert registered.entity_category == category, unique_id
+        state = hass.states.get(registered.entity_id)
+        assert state is not None
+        assert state.attributes.get("unit_of_measurement") == reading.unit
+        assert state.attributes.get("device_class") == reading.device_class
+    assert entity_id("leviton_lab_u1_energy_delivered") == "sensor.workshop_energy_delivered"
+
+    # Devices: what the meters say about themselves; each point under its meter.
+    workshop = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u1")})
+    assert workshop is not None
+    assert (workshop.manufacturer, workshop.model, workshop.model_id) == (
+        "Leviton",
+        "Series 2000",
+        "2N208-021",
+    )
+    assert (workshop.hw_version, workshop.sw_version) == ("3.2", "3.2")
+    assert workshop.serial_number == str(sim.meters[1].program_id)
+    assert workshop.name == "Workshop"
+    assert workshop.via_device_id is None
+    unit2 = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u2")})
+    assert unit2 is not None
+    assert (unit2.name, unit2.model, unit2.model_id) == ("lab unit 2", "Series 1000", "1N240-01D")
+    panel = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u3")})
+    assert panel is not None
+    assert (panel.model, panel.model_id) == (
+        "Series 8000 (provisional register map)",
+        sim.meters[3].model,
+    )
+    for point in range(1, POINTS + 1):
+        device = devices.async_get_device(identifiers={(MQTT, f"leviton_lab_u3_p{point}")})
+        assert device is not None
+        assert device.via_device_id == panel.id
+        assert device.name == f"Panel point {point}"
+        assert device.manufacturer == "Leviton"
+    registered = entities.async_get(entity_id("leviton_lab_u3_p1_power") or "")
+    assert registered is not None
+    assert (
+        registered.device_id
+        == devices.async_get_device(identifiers={(MQTT, "leviton_lab_u3_p1")}).id
+    )  # type: ignore[union-attr]
+
+    # States as the simulator holds them.
+    assert (
+        abs(
+            float(state_of("leviton_lab_u1_energy_delivered") or "nan")
+            - sim.meters[1].energy_delivered()
+        )
+        <= 0.11
+    )
+    assert float(state_of("leviton_lab_u1_peak_demand") or "nan") == 9.5
+    assert state_of("leviton_lab_u1_demand_reset_count") == "3"
+    assert state_of("leviton_lab_u1_energy_received") == "0.0"
+    assert (
+        abs(
+            float(state_of("leviton_lab_u2_energy_delivered") or "nan")
+            - sim.meters[2].energy_delivered()
+        )
+        <= 0.11
+    )
+    assert state_of("leviton_lab_u3_voltage_a") == "120.1"
+    for point in (1, 2, 8):
+        power = state_of(f"leviton_lab_u3_p{point}_power")
+        assert power == str(round(sim.meters[3].point_load(point) * 1000))
+    # Average power needs two readings 0.1 kWh apart: unknown, not an error, until then.
+    assert state_of("leviton_lab_u2_derived_power") == STATE_UNKNOWN
+
+    # The button: one press, one reset, and the new peak demand at once.
+    button = entity_id("leviton_lab_u1_reset_peak_demand")
+    await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)
+    await _until(hass, lambda: sim.meters[1].reset_count == 4, "the meter reset")
+    await _until(
+        hass, lambda: state_of("leviton_lab_u1_peak_demand") == "0.0", "peak demand 0 shown"
+    )
+    await _until(hass, lambda: state_of("leviton_lab_u1_demand_reset_count") == "4", "count 4")
+    await asyncio.sleep(1.0)
+    assert sim.meters[1].reset_count == 4, "one press reset the meter more than once"
+
+    # A meter that stops answering: its entities become unavailable, the others stay.
+    undo = silence(sim, 2)
+    await _until(
+        hass,
+        lambda: state_of("leviton_lab_u2_energy_delivered") == STATE_UNAVAILABLE,
+        "unit 2 unavailable",
+    )
+    assert state_of("leviton_lab_u2_reset_peak_demand") == STATE_UNAVAILABLE
+    assert state_of("leviton_lab_u1_energy_delivered") != STATE_UNAVAILABLE
+    undo()
+    await _until(
+        hass,
+        lambda: state_of("leviton_lab_u2_energy_delivered") not in (STATE_UNAVAILABLE, None),
+        "unit 2 back",
+    )
+
+    # The bridge stops: everything it published becomes unavailable.
+    await bridge.stop()
+    await _until(
+        hass,
+        lambda: all(state_of(u) == STATE_UNAVAILABLE for u in expected),
+        "every entity unavailable after the bridge stopped",
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import Any
 
 import pytest
 from modbus_connection import IllegalDataAddressError, IllegalDataValueError, IllegalFunctionError
@@ -355,3 +357,30 @@ def test_meter_spec_errors() -> None:
         FaultSettings.parse(["noise=0.1"])
     with pytest.raises(ConfigurationError, match="between 0 and 1"):
         FaultSettings.parse(["crc=2"])
+
+
+async def test_demand_reset_whose_answer_is_lost_is_confirmed_by_the_counter(
+    start_simulator: StartSimulator,
+) -> None:
+    """The meter reset but its answer never arrived: the counter tells, and it is a success."""
+    simulator, url = await start_simulator("4:2000:peak=6.5:resets=9", framing="rtu")
+    bus = Bus(f"{url}?timeout=0.3")
+    try:
+        meter = await bus.meter(4)
+        await meter.read()
+        original = simulator._serve
+
+        async def lose_the_reset_answer(slot: int, function: int, *args: Any) -> Any:
+            result = await original(slot, function, *args)
+            if function == 0x06:
+                simulator._drop_next = True  # the meter acts, its answer is lost on the line
+            return result
+
+        simulator._serve = lose_the_reset_answer  # type: ignore[method-assign]
+        simulator.server.context.devices[4].action = functools.partial(lose_the_reset_answer, 4)  # type: ignore[union-attr]
+        result = await meter.reset_peak_demand()
+        assert (result.count_before, result.count_after) == (9, 10)
+        assert result.peak_demand_after == 0.0
+        assert simulator.meters[4].reset_count == 10  # reset once, not twice
+    finally:
+        await bus.close()

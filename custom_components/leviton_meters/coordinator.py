@@ -183,7 +183,9 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         return DeviceInfo(
             identifiers={(DOMAIN, self.unique_id)},
             manufacturer=MANUFACTURER,
-            model=f"Series {identity.series}",
+            # A Series 8000 read through the provisional map says so wherever it shows.
+            model=f"Series {identity.series}"
+            + (" (provisional register map)" if identity.provisional_profile else ""),
             model_id=identity.model,
             hw_version=identity.hardware_version,
             sw_version=identity.software_version,

@@ -145,7 +145,7 @@ async def test_series_8000_points_are_devices(
     await setup_entry(hass, entry)
     meter = device_registry.async_get_device(identifiers={(DOMAIN, "s8000_40003")})
     assert meter is not None
-    assert meter.model == "Series 8000"
+    assert meter.model == "Series 8000 (provisional register map)"
     assert meter.model_id == "S8UTS-083"
     assert meter.serial_number == "40003"
     assert meter.name == "Tower"

@@ -405,12 +405,25 @@ class Series1000Meter(LevitonMeter):
         """Reset peak demand (0x06 of 0x00AA to 0x01F4), confirmed by reading back."""
         if self.identity is None:
             await self.identify()
+        await self._read_status()  # a fresh count, to tell whether this reset happened
         count_before = self._count
         peak_before = self.last.readings.get(PEAK_DEMAND.key) if self.last else None
-        await self._io(
-            "the peak-demand reset (write 0x00AA to register 0x01F4)",
-            lambda: self.unit.write_register(reg.DEMAND_RESET_ADDRESS, reg.DEMAND_RESET_VALUE),
-        )
+        try:
+            await self._io(
+                "the peak-demand reset (write 0x00AA to register 0x01F4)",
+                lambda: self.unit.write_register(reg.DEMAND_RESET_ADDRESS, reg.DEMAND_RESET_VALUE),
+            )
+        except (MeterTimeoutError, CrcError, ShortResponseError, GarbledResponseError):
+            # The answer was lost, not necessarily the request: if the counter moved, the
+            # meter did reset, and saying it failed would invite a second reset.
+            await self._read_status()
+            if self._count == count_before:
+                raise
+            _LOGGER.info(
+                "unit %s on %s: the reset's answer was lost, but the counter shows it happened",
+                self.unit_id,
+                self.where,
+            )
         await self._read_status()
         snapshot = await self.read()
         peak_after = snapshot.readings.get(PEAK_DEMAND.key)

@@ -227,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration file")
 
+    ede = commands.add_parser(
+        "bacnet-ede",
+        help="write the EDE file (CSV object list for BMS integrators) of the BACnet device",
+    )
+    ede.add_argument("--config", required=True, metavar="FILE", help="YAML configuration file")
+    ede.add_argument("--output", metavar="FILE", help="write here instead of to standard output")
+
     check = commands.add_parser(
         "check-config", help="check a configuration file and list every problem"
     )

@@ -332,6 +332,13 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     )
     mqtt = _mqtt(valid["mqtt"], password) if "mqtt" in valid else None
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
+    if bacnet is not None:
+        # Bus-code and name clashes of the BACnet device, reported before anything starts.
+        from .bacnet_mapping import check_objects  # the BACnet mapping imports this module
+
+        clashes = check_objects(bacnet, buses, [meter for bus in buses for meter in bus.meters])
+        if clashes:
+            raise ConfigError(source, [f"bacnet: {clash}" for clash in clashes])
     return BridgeConfig(
         buses=buses, mqtt=mqtt, bacnet=bacnet, log_level=valid["log_level"], source=source
     )

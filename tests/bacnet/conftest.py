@@ -1,0 +1,198 @@
+"""Fixtures: the bridge with its BACnet/IP device on loopback, and a bacpypes3 client.
+
+The device binds ``127.0.0.1/32`` on a free UDP port and the client another port of
+127.0.0.1. Loopback has no broadcast, so Who-Is and Who-Has are sent directed to the device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.app import Application
+from bacpypes3.local.device import DeviceObject
+from bacpypes3.local.networkport import NetworkPortObject
+from bacpypes3.pdu import Address
+from bacpypes3.primitivedata import ObjectIdentifier
+
+from leviton_bridge.bacnet import BacnetPublisher
+from leviton_bridge.config import BridgeConfig, parse_config
+from leviton_bridge.daemon import Bridge
+from leviton_driver.simulator import MeterSimulator
+
+CLIENT_INSTANCE = 599999
+DEVICE_INSTANCE = 59001
+POLL_INTERVAL = 0.2
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, what: str = ""
+) -> None:
+    """Wait until ``condition()`` holds (polling), or fail saying ``what`` did not happen."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within} s waiting for {what or condition}")
+        await asyncio.sleep(0.05)
+
+
+def bridge_config(buses: list[dict[str, Any]], *, port: int, **bacnet: Any) -> BridgeConfig:
+    data: dict[str, Any] = {
+        "buses": buses,
+        "bacnet": {
+            "address": f"127.0.0.1/32:{port}",
+            "device_instance": DEVICE_INSTANCE,
+            "device_name": "Leviton test bridge",
+            "location": "Basement",
+            **bacnet,
+        },
+        "log_level": "debug",
+    }
+    return parse_config(data, "test")
+
+
+def bus(name: str, url: str, *meters: dict[str, Any]) -> dict[str, Any]:
+    """A bus with a short answer timeout, polled every ``POLL_INTERVAL``."""
+    return {
+        "name": name,
+        "connect": f"{url}?timeout=0.3",
+        "poll_interval": POLL_INTERVAL,
+        "meters": list(meters),
+    }
+
+
+def silence(sim: MeterSimulator, unit: int) -> Callable[[], None]:
+    """Make one simulated meter stop answering (the others go on); returns the undo."""
+    slot = sim._slot_of.pop(unit)
+
+    def undo() -> None:
+        sim._slot_of[unit] = slot
+
+    return undo
+
+
+@dataclass
+class RunningBridge:
+    bridge: Bridge
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    config: BridgeConfig
+    address: Address
+
+    @property
+    def publisher(self) -> BacnetPublisher:
+        assert self.bridge.bacnet is not None
+        return self.bridge.bacnet
+
+    def object_count(self) -> int:
+        return len(self.publisher.objects)
+
+
+StartBridge = Callable[..., Awaitable[RunningBridge]]
+
+
+@pytest.fixture
+async def start_bridge() -> AsyncIterator[StartBridge]:
+    """Run ``Bridge`` (the daemon) with a bacnet: section until the test ends."""
+    running: list[RunningBridge] = []
+
+    async def start(
+        buses: list[dict[str, Any]], *, wait_objects: int = 0, **bacnet: Any
+    ) -> RunningBridge:
+        port = free_udp_port()
+        config = bridge_config(buses, port=port, **bacnet)
+        bridge = Bridge(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        handle = RunningBridge(bridge, task, stop, config, Address(f"127.0.0.1:{port}"))
+        running.append(handle)
+        started = asyncio.create_task(bridge.started.wait())
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED, timeout=10)
+        if task.done():
+            started.cancel()
+            task.result()  # raises what stopped the bridge
+        assert bridge.started.is_set(), "the bridge did not start"
+        if wait_objects:
+            await until(
+                lambda: handle.object_count() >= wait_objects,
+                what=f"{wait_objects} BACnet objects",
+            )
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handle.task, 10)
+
+
+@dataclass
+class Client:
+    """A bacpypes3 client application on loopback, talking to one device."""
+
+    app: Any
+    device: Address = field(default_factory=lambda: Address("127.0.0.1:47808"))
+
+    async def read(self, objid: str | ObjectIdentifier, prop: str, index: int | None = None) -> Any:
+        return await self.app.read_property(self.device, _oid(objid), prop, index)
+
+    async def rpm(self, *requests: tuple[str | ObjectIdentifier, list[str]]) -> list[Any]:
+        params: list[Any] = []
+        for objid, props in requests:
+            params += [_oid(objid), props]
+        return list(await self.app.read_property_multiple(self.device, params))
+
+    async def write(
+        self, objid: str | ObjectIdentifier, prop: str, value: Any, **kwargs: Any
+    ) -> Any:
+        return await self.app.write_property(self.device, _oid(objid), prop, value, **kwargs)
+
+    async def error_of(self, call: Awaitable[Any]) -> ErrorRejectAbortNack | None:
+        """The error a request got back (None: it succeeded)."""
+        try:
+            await call
+        except ErrorRejectAbortNack as err:
+            return err
+        return None
+
+
+def _oid(objid: str | ObjectIdentifier) -> ObjectIdentifier:
+    return objid if isinstance(objid, ObjectIdentifier) else ObjectIdentifier(objid)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    port = free_udp_port()
+    device = DeviceObject(
+        objectIdentifier=("device", CLIENT_INSTANCE),
+        objectName="test client",
+        vendorIdentifier=999,
+        maxApduLengthAccepted=1476,
+    )
+    network_port = NetworkPortObject(
+        f"127.0.0.1/32:{port}", objectIdentifier=("network-port", 1), objectName="client port"
+    )
+    app = Application.from_object_list([device, network_port])
+    try:
+        yield Client(app)
+    finally:
+        app.close()
+        await asyncio.sleep(0)

@@ -347,7 +347,20 @@ class _MeterObject(_ReadOnlyMixin, LocalObject):  # type: ignore[misc]
                 monitor(before, after)
 
 
-class MeterAnalogInput(_MeterObject):
+class _MeasuredObject(_MeterObject):
+    """A reading with units, resolution and a COV increment from its catalogue entry."""
+
+    def __init__(self, spec: mapping.ObjectSpec) -> None:
+        super().__init__(
+            spec,
+            presentValue=0.0,
+            units=EngineeringUnits(spec.units),
+            resolution=spec.resolution,
+            covIncrement=spec.cov_increment,
+        )
+
+
+class MeterAnalogInput(_MeasuredObject):
     """A measurement (REAL)."""
 
     _cov_criteria = _IncrementCriteria
@@ -363,17 +376,8 @@ class MeterAnalogInput(_MeterObject):
     covIncrement: Real
     notificationClass: Unsigned
 
-    def __init__(self, spec: mapping.ObjectSpec) -> None:
-        super().__init__(
-            spec,
-            presentValue=0.0,
-            units=EngineeringUnits(spec.units),
-            resolution=spec.resolution,
-            covIncrement=spec.cov_increment,
-        )
 
-
-class MeterLargeAnalogValue(_MeterObject):
+class MeterLargeAnalogValue(_MeasuredObject):
     """A total (Double: full precision above 16.7 million)."""
 
     _cov_criteria = _IncrementCriteria
@@ -388,15 +392,6 @@ class MeterLargeAnalogValue(_MeterObject):
     resolution: Double
     covIncrement: Double
     notificationClass: Unsigned
-
-    def __init__(self, spec: mapping.ObjectSpec) -> None:
-        super().__init__(
-            spec,
-            presentValue=0.0,
-            units=EngineeringUnits(spec.units),
-            resolution=spec.resolution,
-            covIncrement=spec.cov_increment,
-        )
 
 
 class MeterResetValue(_MeterObject):

@@ -33,6 +33,7 @@ from .config import BusConfig, MeterConfig
 _LOGGER = logging.getLogger(__name__)
 
 MAX_BACKOFF_CYCLES: Final = 32
+_WARNED_PROFILES: set[str | None] = set()
 
 
 @dataclass(eq=False)
@@ -171,10 +172,14 @@ class BusPoller:
             f" ({identity.model})" if identity and identity.model else "",
         )
         for note in identity.notes if identity else ():
-            # The provisional Series 8000 map gives wrong readings on a real meter: say it loud.
-            provisional = identity is not None and identity.provisional_profile
-            level = logging.WARNING if provisional and "PROVISIONAL" in note else logging.INFO
-            _LOGGER.log(level, "%s: %s", config.name, note)
+            # The provisional Series 8000 map gives wrong readings on a real meter: say it loud,
+            # once per profile rather than once per meter.
+            if identity is not None and identity.provisional_profile and "PROVISIONAL" in note:
+                if identity.profile not in _WARNED_PROFILES:
+                    _WARNED_PROFILES.add(identity.profile)
+                    _LOGGER.warning("%s (first seen on %s)", note, config.name)
+                continue
+            _LOGGER.info("%s: %s", config.name, note)
         for listener in self.listeners:
             listener.meter_identified(state)
 

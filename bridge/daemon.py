@@ -26,7 +26,8 @@ class Bridge:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.listeners: list[MeterListener] = []
-        self.pollers = [BusPoller(bus, self.listeners) for bus in config.buses]
+        warned: set[str | None] = set()  # say "provisional map" once per bridge, not per meter
+        self.pollers = [BusPoller(bus, self.listeners, warned) for bus in config.buses]
         self._poller_of = {id(state): poller for poller in self.pollers for state in poller.states}
         self.mqtt: MqttPublisher | None = None
         self.bacnet: BacnetPublisher | None = None

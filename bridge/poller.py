@@ -33,7 +33,6 @@ from .config import BusConfig, MeterConfig
 _LOGGER = logging.getLogger(__name__)
 
 MAX_BACKOFF_CYCLES: Final = 32
-_WARNED_PROFILES: set[str | None] = set()
 
 
 @dataclass(eq=False)
@@ -82,10 +81,17 @@ class MeterListener(Protocol):
 class BusPoller:
     """Polls the meters of one bus, one after another, every poll interval."""
 
-    def __init__(self, config: BusConfig, listeners: Sequence[MeterListener]) -> None:
+    def __init__(
+        self,
+        config: BusConfig,
+        listeners: Sequence[MeterListener],
+        warned_profiles: set[str | None] | None = None,
+    ) -> None:
         self.config = config
         self.bus = Bus(config.connect)
         self.listeners = listeners
+        self.warned_profiles = warned_profiles if warned_profiles is not None else set()
+        """Provisional profiles already warned about (shared by the pollers of one bridge)."""
         self.states = [MeterState(config=meter, bus=config) for meter in config.meters]
         self.cycles = 0
 
@@ -175,8 +181,8 @@ class BusPoller:
             # The provisional Series 8000 map gives wrong readings on a real meter: say it loud,
             # once per profile rather than once per meter.
             if identity is not None and identity.provisional_profile and "PROVISIONAL" in note:
-                if identity.profile not in _WARNED_PROFILES:
-                    _WARNED_PROFILES.add(identity.profile)
+                if identity.profile not in self.warned_profiles:
+                    self.warned_profiles.add(identity.profile)
                     _LOGGER.warning("%s (first seen on %s)", note, config.name)
                 continue
             _LOGGER.info("%s: %s", config.name, note)

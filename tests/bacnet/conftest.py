@@ -25,7 +25,6 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BridgeConfig, parse_config
 from leviton_bridge.daemon import Bridge
-from leviton_driver.simulator import MeterSimulator
 
 CLIENT_INSTANCE = 599999
 DEVICE_INSTANCE = 59001
@@ -77,16 +76,6 @@ def bus(name: str, url: str, *meters: dict[str, Any]) -> dict[str, Any]:
         "poll_interval": POLL_INTERVAL,
         "meters": list(meters),
     }
-
-
-def silence(sim: MeterSimulator, unit: int) -> Callable[[], None]:
-    """Make one simulated meter stop answering (the others go on); returns the undo."""
-    slot = sim._slot_of.pop(unit)
-
-    def undo() -> None:
-        sim._slot_of[unit] = slot
-
-    return undo
 
 
 @dataclass

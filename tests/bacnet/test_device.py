@@ -46,7 +46,6 @@ from .conftest import (
     StartBridge,
     bus,
     free_udp_port,
-    silence,
     until,
 )
 
@@ -339,7 +338,7 @@ async def test_fault_flags_on_a_dead_meter_and_their_clearing(site: Site) -> Non
     async with app.change_of_value(device, energy, 21, True, 120) as scm:
         first = await notification(scm)
         assert list(first["status-flags"]) == [0, 0, 0, 0]
-        undo = silence(site.sim, 3)
+        undo = site.sim.silence(3)
         fault = await notification(scm, within=10)
         assert list(fault["status-flags"]) == [0, 1, 0, 0]
         assert fault["present-value"] >= first["present-value"]  # the last value stays
@@ -382,7 +381,7 @@ async def test_reset_peak_demand_by_write(site: Site) -> None:
 
 
 async def test_failed_reset_is_an_error(site: Site) -> None:
-    undo = silence(site.sim, 3)
+    undo = site.sim.silence(3)
     try:
         error = await site.client.error_of(
             site.client.write(site.oid(3, "reset_peak_demand"), "present-value", "active")
@@ -498,7 +497,7 @@ async def test_database_revision_increments_when_objects_appear(
     start_simulator: StartSimulator, start_bridge: StartBridge, client: Client
 ) -> None:
     sim, url = await start_simulator("1:2000", "5:8000-12")
-    undo = silence(sim, 5)
+    undo = sim.silence(5)
     running = await start_bridge(
         [bus("east", url, {"unit": 1, "name": "East 1"}, {"unit": 5, "name": "East 5"})],
         wait_objects=S2000_OBJECTS,

@@ -18,7 +18,7 @@ from leviton_bridge.bacnet import ede_text
 from leviton_bridge.cli import cmd_bacnet_ede, main
 from leviton_bridge.config import load_config
 
-from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus, free_udp_port, silence
+from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus, free_udp_port
 
 
 def parse_ede(text: str) -> tuple[list[str], list[list[str]]]:
@@ -36,8 +36,8 @@ async def site(start_simulator: StartSimulator, tmp_path: Path) -> dict[str, Any
     sim, url = await start_simulator(
         "1:2000:energy=20000000.5:load=0", "2:8000-8", "8:2000", "9:1000"
     )
-    silence(sim, 8)
-    silence(sim, 9)
+    sim.silence(8)
+    sim.silence(9)
     buses = [
         bus(
             "basement",
@@ -145,7 +145,7 @@ async def test_ede_of_a_silent_series_8000_uses_the_profile(
     start_simulator: StartSimulator, tmp_path: Path
 ) -> None:
     sim, url = await start_simulator("4:8000-8")
-    silence(sim, 4)
+    sim.silence(4)
     file = tmp_path / "bridge.yaml"
     file.write_text(
         yaml.safe_dump(

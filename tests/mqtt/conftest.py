@@ -36,7 +36,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from leviton_bridge.config import parse_config
 from leviton_bridge.daemon import Bridge
-from leviton_driver.simulator import MeterSimulator
 
 BRIDGE_COMMAND = shutil.which("leviton-bridge") or str(
     Path(sys.executable).with_name("leviton-bridge")
@@ -346,16 +345,6 @@ def bridge_config(broker: Broker, *buses: dict[str, Any], **mqtt_options: Any) -
 def fast(url: str, timeout: float = 0.3) -> str:
     """A connection URL with a short answer timeout."""
     return f"{url}{'&' if '?' in url else '?'}timeout={timeout}"
-
-
-def silence(sim: MeterSimulator, unit: int) -> Callable[[], None]:
-    """Make one simulated meter stop answering (the others go on); returns the undo."""
-    slot = sim._slot_of.pop(unit)
-
-    def undo() -> None:
-        sim._slot_of[unit] = slot
-
-    return undo
 
 
 @dataclass

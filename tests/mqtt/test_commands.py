@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import StartSimulator
 
-from .conftest import Broker, RunBridge, bridge_config, bus, publish, silence
+from .conftest import Broker, RunBridge, bridge_config, bus, publish
 
 SET = "leviton/lab_u1/reset_peak_demand/set"
 RESULT = "leviton/lab_u1/reset_peak_demand/result"
@@ -96,7 +96,7 @@ async def test_reset_failure_is_reported(
     watcher = await watch(mosquitto)
     await run_bridge(bridge_config(mosquitto, bus("lab", f"{url}?timeout=0.2", 1, interval=30)))
     await watcher.wait_for("leviton/lab_u1/state")
-    silence(sim, 1)
+    sim.silence(1)
     since = time.monotonic()
     await publish(mosquitto, SET, "PRESS", qos=2)
     result = (await watcher.wait_for(RESULT, since=since)).json()

@@ -32,7 +32,7 @@ from leviton_driver.catalogue import (
     SERIES_8000_POINT_READINGS,
 )
 
-from .conftest import Broker, RunBridge, bridge_config, bus, silence
+from .conftest import Broker, RunBridge, bridge_config, bus
 
 SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
 SPEC_1000 = "2:1000:load=2:energy=800"
@@ -204,7 +204,7 @@ async def test_home_assistant_mqtt_discovery(
     assert sim.meters[1].reset_count == 4, "one press reset the meter more than once"
 
     # A meter that stops answering: its entities become unavailable, the others stay.
-    undo = silence(sim, 2)
+    undo = sim.silence(2)
     await _until(
         hass,
         lambda: state_of("leviton_lab_u2_energy_delivered") == STATE_UNAVAILABLE,

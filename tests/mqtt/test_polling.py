@@ -13,7 +13,7 @@ from leviton_bridge.poller import BusPoller, MeterState
 from leviton_driver.connection import PacketTrace
 from leviton_driver.simulator import LineSettings
 
-from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish, silence
+from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish
 
 
 class RecordingTrace(PacketTrace):
@@ -123,7 +123,7 @@ async def test_silent_meter_is_backed_off_and_costs_at_most_one_timeout_a_cycle(
 
     since = time.monotonic()
     await asyncio.sleep(2.0)
-    undo = silence(sim, 2)
+    undo = sim.silence(2)
     await watcher.wait_for(
         "leviton/lab_u2/availability", lambda m: m.payload == "offline", within=3
     )

@@ -466,6 +466,15 @@ class MeterSimulator:
         except RuntimeError:
             raise OSError(f"cannot open serial device {device}") from None
 
+    def silence(self, unit: int) -> Callable[[], None]:
+        """Make one meter stop answering, as if unplugged (the others go on); returns the undo."""
+        slot = self._slot_of.pop(unit)
+
+        def undo() -> None:
+            self._slot_of[unit] = slot
+
+        return undo
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.shutdown()  # type: ignore[no-untyped-call]

@@ -83,6 +83,8 @@ from leviton_driver.catalogue import (
     SERIES_8000_POINT_READINGS,
     Reading,
 )
+from leviton_driver.profile import POINT_COUNTS
+from leviton_driver.registers import UNIT_ID_MAX
 
 from .config import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
 
@@ -98,8 +100,8 @@ BUS_CODES: Final = 41
 BUS_BLOCK: Final = 100_000
 UNIT_BLOCK: Final = 400
 POINT_BLOCK: Final = 16
-MAX_POINTS: Final = 24
-MAX_UNIT: Final = 247
+MAX_POINTS: Final = max(POINT_COUNTS)
+MAX_UNIT: Final = UNIT_ID_MAX
 MAX_INSTANCE: Final = 4_194_302
 
 #: The slot of each quantity inside a point's block of 16 instance numbers. Never renumber:

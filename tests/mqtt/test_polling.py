@@ -139,8 +139,9 @@ async def test_silent_meter_is_backed_off_and_costs_at_most_one_timeout_a_cycle(
 
     # A silent meter costs its bus one timeout a try (not one per question identification asks).
     slowest = {u: max(d for unit, d in attempts if unit == u) for u in (1, 2, 3, 4)}
-    assert slowest[3] < timeout + 0.1, slowest
-    assert slowest[2] < timeout + 0.1, slowest
+    # (two timeouts would take 2 x timeout; the margin below that absorbs a busy machine)
+    assert slowest[3] < timeout * 1.8, slowest
+    assert slowest[2] < timeout * 1.8, slowest
     # ... and is tried less and less often: cycles 1, 2, 4, 8, 16, ...
     done = len(cycles)
     tried = [unit for unit, _ in attempts].count(3)

@@ -243,11 +243,7 @@ async def test_not_a_leviton_meter() -> None:
 
 async def test_peak_demand_block_disagreeing_with_40061() -> None:
     """If 40005 and 40061 disagree, peak demand comes from 40061 (the manual is ambiguous)."""
-
-    class Quirky(MeterSimulator):
-        pass
-
-    simulator = Quirky([MeterSpec.parse("1:2000:peak=7.5")])
+    simulator = MeterSimulator([MeterSpec.parse("1:2000:peak=7.5")])
     original = simulator.meters[1]._words_1000
 
     def words() -> dict[int, int]:

@@ -59,9 +59,9 @@ from typing import Final
 
 from pymodbus.pdu import ModbusPDU
 
+from leviton_bridge.simulator import LineSettings, MeterSimulator, MeterSpec
 from leviton_driver import Bus, LevitonError, LevitonMeter
 from leviton_driver.meter import Series1000Meter
-from leviton_driver.simulator import LineSettings, MeterSimulator, MeterSpec
 
 TARGET_RATIO: Final = 1.15
 TARGET_TRANSACTIONS: Final = 1

@@ -91,7 +91,7 @@ async def serve_simulators(args: argparse.Namespace) -> None:
     """Start the gateways, print their ports as one JSON line, serve until stdin closes."""
     import logging
 
-    from leviton_driver.simulator import LineSettings, MeterSimulator, MeterSpec
+    from leviton_bridge.simulator import LineSettings, MeterSimulator, MeterSpec
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     line = LineSettings(baud=args.baud) if args.baud else None

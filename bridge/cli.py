@@ -16,6 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
+from leviton_bridge.simulator import (
+    FAULT_KINDS,
+    FaultSettings,
+    LineSettings,
+    MeterSimulator,
+    MeterSpec,
+)
 from leviton_driver import (
     SERIES_CHOICES,
     Bus,
@@ -30,13 +37,6 @@ from leviton_driver import (
     parse_url,
 )
 from leviton_driver.profile import Profile
-from leviton_driver.simulator import (
-    FAULT_KINDS,
-    FaultSettings,
-    LineSettings,
-    MeterSimulator,
-    MeterSpec,
-)
 
 from . import explorer, render
 
@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"inject faults at a rate 0..1; KIND is one of {', '.join(FAULT_KINDS)} (repeatable)",
     )
     simulate.add_argument("--seed", type=int, help="random seed for repeatable faults")
+    simulate.add_argument(
+        "--control",
+        action="store_true",
+        help="print the address as JSON, then take JSON commands on standard input until it "
+        "closes (how tests in another Python environment drive the simulator)",
+    )
     simulate.add_argument("--profile", metavar="FILE", help="Series 8000 register profile")
 
     run = commands.add_parser(
@@ -261,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _meter_key_help() -> dict[str, str]:
-    from leviton_driver.simulator import _METER_KEYS
+    from leviton_bridge.simulator import METER_KEYS
 
-    return dict(_METER_KEYS)
+    return dict(METER_KEYS)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -497,13 +503,24 @@ async def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
         if isinstance(problem, OSError) and problem.strerror:
             why = problem.strerror
         raise LevitonError(f"cannot serve on {where}: {why}") from None
-    out.write(
-        render.simulator_text(
-            url, simulator, serial=(args.serial, args.baud) if args.serial else None
-        )
-    )
-    out.flush()
     try:
+        if args.control:
+            from .simulator.control import serve_control
+
+            ready = {
+                "ready": True,
+                "url": url,
+                "address": list(simulator.address) if simulator.address else None,
+                "framing": simulator.framing,
+            }
+            await serve_control(simulator, ready, out)
+            return 0
+        out.write(
+            render.simulator_text(
+                url, simulator, serial=(args.serial, args.baud) if args.serial else None
+            )
+        )
+        out.flush()
         await asyncio.Event().wait()  # serve until interrupted
     finally:
         await simulator.stop()

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from leviton_bridge.simulator import MeterSimulator, MeterSpec
 from leviton_driver.catalogue import READINGS
-from leviton_driver.simulator import MeterSimulator, MeterSpec
 
 from . import render
 from .config import parse_config

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from leviton_bridge.simulator import MeterSimulator
 from leviton_driver.catalogue import READINGS
 from leviton_driver.meter import Identity, Snapshot
-from leviton_driver.simulator import MeterSimulator
 
 
 def number(value: float | int | None, precision: int) -> str:

@@ -1,7 +1,8 @@
-"""The Leviton meter driver: register maps, identification, reading, and a simulator.
+"""The Leviton meter driver: register maps, identification, reading.
 
 Imports nothing from Home Assistant: the bridge installs this folder as ``leviton_driver``
-and the Home Assistant component imports it as ``.driver``. One copy of the code.
+and the Home Assistant component imports it as ``.driver``. One copy of the code. The meter
+simulator is test and tooling code and lives with the bridge (``leviton_bridge.simulator``).
 
 Where to look:
 
@@ -12,7 +13,6 @@ Where to look:
 * ``meter.py``: meters on a bus (identify, read, reset peak demand, change unit id).
 * ``connection.py``: connection URLs and the Modbus link.
 * ``guard.py``: the glitch guard for energy totals, and power derived from them.
-* ``simulator.py``: simulated meters that answer like the real ones.
 """
 
 from .catalogue import READINGS, Reading, Scope

@@ -1,0 +1,307 @@
+"""Simulated meters: what each one holds in its registers and says to function 0x11.
+
+The physics (energy that grows with the load, a peak demand that rebuilds after a reset) and
+the register contents of Series 1000/2000 meters (every documented register, exception 02 for
+any other address) and of Series 8000 meters (per the register profile).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from pymodbus.constants import ExcCodes
+
+from leviton_driver import registers as reg
+from leviton_driver.errors import ConfigurationError
+from leviton_driver.identity import encode_report_server_id
+from leviton_driver.profile import Profile
+
+SERIES_KINDS: Final = ("1000", "2000", "8000", "8000-8", "8000-12", "8000-24")
+READ_FUNCTIONS: Final = (0x03, 0x04)
+# Demand models (option D): the simulated meters keep a peak demand.
+_DEFAULT_MODELS: Final = {"1000": "1N240-01D", "2000": "2N208-02D"}
+_S8000_MODELS: Final = {8: "S8UTS-083", 12: "S8UTS-122", 24: "S8UTS-241"}
+METER_KEYS: Final = {
+    "load": "kW drawn (Series 8000: total over all points); 0 keeps values still",
+    "energy": "kWh delivered at start",
+    "export": "kWh received at start",
+    "peak": "kW of peak demand at start (default: the load)",
+    "model": "model number reported by function 0x11",
+    "program": "program id (45004, and 'fn' in 0x11)",
+    "resets": "demand reset counter at start",
+    "uptime": "seconds of uptime at start",
+    "ident": "0x11 answer style: ascii (as in the manual), spaced, binary, or none (refuse 0x11)",
+}
+
+
+@dataclass(kw_only=True)
+class MeterSpec:
+    """One simulated meter, as given on the command line (UNIT:SERIES[:key=value...])."""
+
+    unit: int
+    series: str
+    points: int = 0
+    load: float = 2.5
+    energy: float = 1234.5
+    export: float = 0.0
+    peak: float | None = None
+    model: str | None = None
+    program: int | None = None
+    resets: int = 0
+    uptime: int = 0
+    ident: str = "ascii"
+
+    @classmethod
+    def parse(cls, text: str) -> MeterSpec:
+        """Parse ``UNIT:SERIES[:key=value...]``, e.g. ``1:2000:load=12.5``."""
+        parts = text.split(":")
+        if len(parts) < 2:
+            raise ConfigurationError(
+                f"meter {text!r}: expected UNIT:SERIES[:key=value...], e.g. 1:2000:load=12.5"
+            )
+        try:
+            unit = int(parts[0])
+        except ValueError:
+            raise ConfigurationError(f"meter {text!r}: unit {parts[0]!r} is not a number") from None
+        if not reg.UNIT_ID_MIN <= unit <= reg.UNIT_ID_MAX:
+            raise ConfigurationError(f"meter {text!r}: unit {unit} is not in 1..247")
+        series = parts[1]
+        if series not in SERIES_KINDS:
+            raise ConfigurationError(
+                f"meter {text!r}: series {series!r} is not one of {', '.join(SERIES_KINDS)}"
+            )
+        points = 0
+        if series.startswith("8000"):
+            points = int(series.split("-")[1]) if "-" in series else 24
+            series = "8000"
+        spec = cls(unit=unit, series=series, points=points)
+        for option in parts[2:]:
+            key, sep, value = option.partition("=")
+            if not sep or key not in METER_KEYS:
+                raise ConfigurationError(
+                    f"meter {text!r}: option {option!r} is not key=value with a key among "
+                    + ", ".join(METER_KEYS)
+                )
+            spec._set(key, value, text)
+        return spec
+
+    def _set(self, key: str, value: str, text: str) -> None:
+        try:
+            if key in ("load", "energy", "export", "peak"):
+                number = float(value)
+                if not math.isfinite(number) or number < 0:
+                    raise ValueError
+                setattr(self, key, number)
+            elif key in ("program", "resets", "uptime"):
+                whole = int(value)
+                if whole < 0:
+                    raise ValueError
+                setattr(self, key, whole)
+            elif key == "ident":
+                if value not in ("ascii", "spaced", "binary", "none"):
+                    raise ValueError
+                self.ident = value
+            else:
+                self.model = value
+        except ValueError:
+            raise ConfigurationError(
+                f"meter {text!r}: {key}={value!r} is not valid ({METER_KEYS[key]})"
+            ) from None
+
+
+class SimulatedMeter:
+    """The state and register contents of one simulated meter."""
+
+    def __init__(self, spec: MeterSpec, profile: Profile, clock: Callable[[], float]) -> None:
+        self.spec = spec
+        self.clock = clock
+        self.unit = spec.unit
+        self.started = clock()
+        self._energy_since = self.started
+        self._energy_base = spec.energy
+        self.profile = profile
+        self.program_id = spec.program if spec.program is not None else 40000 + spec.unit
+        self.reset_count = spec.resets
+        self.peak = spec.load if spec.peak is None else spec.peak
+        self.peak_reset_at: float | None = None
+        self.refusals: dict[int, tuple[int, ExcCodes]] = {}
+        """Reads starting at an address answered with an exception, after a number of good ones."""
+        if spec.series == "8000":
+            self.model = spec.model or _S8000_MODELS.get(spec.points, "S8UTS-241")
+            if spec.points > profile.max_points:
+                raise ConfigurationError(
+                    f"meter {spec.unit}: {spec.points} points, but profile {profile.label()} "
+                    f"describes at most {profile.max_points}"
+                )
+        else:
+            self.model = spec.model or _DEFAULT_MODELS[spec.series]
+
+    # -- the physics -----------------------------------------------------------------------
+
+    def hours(self) -> float:
+        """Hours since the energy was last at ``_energy_base`` (start, or the last load change)."""
+        return (self.clock() - self._energy_since) / 3600
+
+    def energy_delivered(self) -> float:
+        return self._energy_base + self.spec.load * self.hours()
+
+    def set_energy(self, energy: float) -> None:
+        """Make the energy total jump to ``energy`` (a glitch, or another meter's total)."""
+        self._energy_base = energy
+        self._energy_since = self.clock()
+
+    def set_load(self, load: float) -> None:
+        """Draw another load from now on; the energy so far stays."""
+        self._energy_base = self.energy_delivered()
+        self._energy_since = self.clock()
+        self.spec.load = load
+
+    def peak_demand(self) -> float:
+        if self.peak_reset_at is None:
+            return self.peak
+        # 15-minute rolling demand rebuilds from zero after a reset.
+        elapsed = self.clock() - self.peak_reset_at
+        return self.spec.load * min(1.0, elapsed / 900)
+
+    def point_load(self, point: int) -> float:
+        """kW of one Series 8000 point: the load shared unevenly, so points differ."""
+        weights = [1 + (p % 5) for p in range(1, self.spec.points + 1)]
+        return self.spec.load * weights[point - 1] / sum(weights)
+
+    # -- registers -------------------------------------------------------------------------
+
+    def refuse_reads(self, address: int, code: ExcCodes, *, after: int = 0) -> None:
+        """Answer reads starting at ``address`` with exception ``code``, after ``after`` more
+        good answers (a meter failing part-way, e.g. after its identification)."""
+        self.refusals[address] = (after, code)
+
+    def read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
+        refusal = self.refusals.get(address)
+        if refusal is not None:
+            good, code = refusal
+            if good <= 0:
+                return code
+            self.refusals[address] = (good - 1, code)
+        if self.spec.series == "8000":
+            return self._read_8000(function, address, count)
+        if function != 0x03:
+            return ExcCodes.ILLEGAL_FUNCTION  # the manual lists 0x03 as the only read
+        wanted = range(address, address + count)
+        if not all(any(lo <= a <= hi for lo, hi in reg.DOCUMENTED_READ_RANGES) for a in wanted):
+            return ExcCodes.ILLEGAL_ADDRESS
+        words = self._words_1000()
+        return [words[a] for a in wanted]
+
+    def _words_1000(self) -> dict[int, int]:
+        words: dict[int, int] = {}
+
+        def put32(address: int, value: int) -> None:
+            value &= 0xFFFFFFFF
+            words[address], words[address + 1] = value >> 16, value & 0xFFFF
+
+        put32(0x0000, int(self.energy_delivered() * 10))
+        put32(0x0002, int(self.spec.export * 10))
+        peak = round(self.peak_demand() * 100)
+        put32(0x0004, peak)
+        put32(0x003C, peak)
+        words[0x1388] = self.unit
+        words[0x1389] = 0x0302
+        words[0x138A] = 0x0302
+        words[0x138B] = self.program_id & 0xFFFF
+        words[0x138D] = self.reset_count & 0xFFFF
+        put32(0x138E, self.spec.uptime + int(self.clock() - self.started))
+        return words
+
+    def _read_8000(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
+        expected = 0x04 if self.profile.register_space == "input" else 0x03
+        if function != expected:
+            return ExcCodes.ILLEGAL_FUNCTION
+        words = self._words_8000()
+        wanted = range(address, address + count)
+        if any(a not in words for a in wanted):
+            return ExcCodes.ILLEGAL_ADDRESS
+        return [words[a] for a in wanted]
+
+    def _words_8000(self) -> dict[int, int]:
+        profile = self.profile
+        words: dict[int, int] = {}
+        if profile.readable_ranges:
+            # Registers inside a readable range but holding nothing read as zero.
+            end = profile.first_address + self.spec.points * profile.stride
+            for first, last in profile.readable_ranges:
+                for address in range(first, min(last, end - 1) + 1):
+                    words[address] = 0
+        values: dict[str, float] = {"point_count": self.spec.points}
+        values |= {"voltage_a": 120.1, "voltage_b": 119.8, "voltage_c": 120.4}
+        for key, spec in profile.meter.items():
+            _encode(words, spec.address, spec.type, values[key] / spec.scale, profile.word_order)
+        hours = self.hours()
+        for point in range(1, self.spec.points + 1):
+            load = self.point_load(point)
+            share = load / self.spec.load if self.spec.load else 1 / self.spec.points
+            start = self._energy_base * share
+            point_values = {
+                "energy_delivered": start + load * hours,
+                "energy_received": self.spec.export * share,
+                "power": load * 1000,
+                "reactive_energy_delivered": (start + load * hours) * 0.3,
+                "reactive_energy_received": 0.0,
+                "reactive_power": load * 300,
+            }
+            for key, spec in profile.point_registers.items():
+                raw = point_values[key] / spec.scale
+                _encode(
+                    words, profile.point_address(point, key), spec.type, raw, profile.word_order
+                )
+        return words
+
+    def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
+        if self.spec.series == "8000":
+            return ExcCodes.ILLEGAL_ADDRESS  # no documented writes
+        if function == 0x06 and address == reg.DEMAND_RESET_ADDRESS:
+            if values != [reg.DEMAND_RESET_VALUE]:
+                return ExcCodes.ILLEGAL_VALUE
+            self.peak = 0.0
+            self.peak_reset_at = self.clock()
+            self.reset_count += 1
+            return None
+        if function == 0x10 and address == reg.MODBUS_ID_REGISTER:
+            if len(values) != 1 or not reg.UNIT_ID_MIN <= values[0] <= reg.UNIT_ID_MAX:
+                return ExcCodes.ILLEGAL_VALUE
+            return None
+        return ExcCodes.ILLEGAL_ADDRESS
+
+    def report_server_id(self) -> bytes | None:
+        if self.spec.ident == "none":
+            return None
+        return encode_report_server_id(
+            model=self.model,
+            hardware_version="3.2",
+            software_version="3.2",
+            program_id=self.program_id,
+            # The ASCII field has three digits (001 in the manual); register 45006 holds the
+            # full count.
+            demand_reset_count=self.reset_count % 1000
+            if self.spec.ident != "binary"
+            else self.reset_count,
+            style=self.spec.ident,
+        )
+
+
+def _encode(words: dict[int, int], address: int, kind: str, value: float, order: str) -> None:
+    if kind == "float32":
+        high, low = struct.unpack(">HH", struct.pack(">f", value))
+    else:
+        number = round(value)
+        if kind in ("uint16", "int16"):
+            words[address] = number & 0xFFFF
+            return
+        number &= 0xFFFFFFFF
+        high, low = number >> 16, number & 0xFFFF
+    if order == "little":
+        high, low = low, high
+    words[address], words[address + 1] = high, low

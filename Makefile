@@ -1,33 +1,59 @@
 # The two commands of the README:
-#   make demo   set up and run the demo (simulated meters, read live)
+#   make demo   set up and run the demo (simulated meters, an MQTT broker, the bridge, shown live)
 #   make test   set up and run the whole test suite (lint, types, tests); .ci/run runs this
 #
-# Setup needs Python 3.13 (Home Assistant's test harness needs it; the driver and the bridge
-# alone run on 3.12+), and the Debian packages socat (serial tests) and mosquitto (MQTT tests),
-# installed with apt-get when missing and run as root.
+# Environments (each built once, rebuilt when what it is built from changes):
+#   .venv                    the driver, the bridge and their tests, with current libraries
+#   .venv-ha-2025.9.4        Home Assistant 2025.9.4, the oldest supported release, and
+#   .venv-ha-2026.2.3        Home Assistant 2026.2.3, the newest in the package index: each built
+#                            as Home Assistant builds its own (tools/ha-venv.sh)
+# All use a Python >= 3.13.2 found by tools/find-python.sh, which builds CPython 3.13.5 under
+# pyenv when there is none (Debian, as root; about 5-10 minutes, once per machine). The Debian
+# packages the tests need (socat, mosquitto) are installed with apt-get when missing (as root).
 
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTHON_313 := $(shell for p in "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13" python3.13; do \
-	if command -v "$$p" >/dev/null 2>&1 || [ -x "$$p" ]; then echo "$$p"; break; fi; done)
 DEBIAN_PACKAGES := socat mosquitto
 
-.PHONY: demo test setup system-packages lint typecheck pytest bench bench-scale bench-bacnet clean
+# Home Assistant releases the component is tested on, with the pytest-homeassistant-custom-
+# component release that pins each. 2025.9.4 pins aiodns 3.5.0 but not pycares, and pycares 5
+# (released later) breaks that aiodns: hold it back there.
+HA_OLDEST := 2025.9.4
+HA_OLDEST_PHACC := 0.13.281
+HA_OLDEST_EXTRA := pycares<5
+HA_NEWEST := 2026.2.3
+HA_NEWEST_PHACC := 0.13.316
+HA_VENVS := .venv-ha-$(HA_OLDEST) .venv-ha-$(HA_NEWEST)
 
-demo: $(VENV)/.installed
+COMPONENT := custom_components/leviton_meters
+COVERAGE_DATA := $(CURDIR)/build/coverage/.coverage
+
+.PHONY: demo test setup system-packages lint typecheck pytest pytest-ha coverage bench \
+	bench-scale bench-bacnet clean
+
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/leviton-bridge demo
 
-test: setup lint typecheck pytest
+test: setup lint typecheck pytest pytest-ha coverage
 
-setup: system-packages $(VENV)/.installed
+setup: system-packages $(VENV)/.installed $(addsuffix /.installed,$(HA_VENVS))
 
-$(VENV)/.installed: pyproject.toml
-	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 is needed (pyenv install 3.13 or apt-get install python3.13)" >&2; exit 1; fi
-	"$(PYTHON_313)" -m venv $(VENV)
+$(VENV)/.installed: pyproject.toml tools/find-python.sh
+	@python="$$(tools/find-python.sh)" && rm -rf $(VENV) && "$$python" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,homeassistant-test]"
+	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
+
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,demo]"
+	touch $@
+
+.venv-ha-$(HA_OLDEST)/.installed: $(COMPONENT)/manifest.json tools/ha-venv.sh tools/install_ha_requirements.py tools/find-python.sh
+	tools/ha-venv.sh .venv-ha-$(HA_OLDEST) $(HA_OLDEST_PHACC) "$(HA_OLDEST_EXTRA)"
+
+.venv-ha-$(HA_NEWEST)/.installed: $(COMPONENT)/manifest.json tools/ha-venv.sh tools/install_ha_requirements.py tools/find-python.sh
+	tools/ha-venv.sh .venv-ha-$(HA_NEWEST) $(HA_NEWEST_PHACC)
 
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,17 +69,36 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 # The driver is one folder with two import names (leviton_driver for the bridge, .driver inside
-# the component); mypy checks the bridge's view through a tree of links.
-typecheck: $(VENV)/.installed
+# the component); mypy checks the bridge's view through a tree of links, and the component
+# against the newest Home Assistant's packages.
+typecheck: $(VENV)/.installed .venv-ha-$(HA_NEWEST)/.installed
 	@mkdir -p build/mypy
-	@ln -sfn ../../custom_components/leviton_meters/driver build/mypy/leviton_driver
+	@ln -sfn ../../$(COMPONENT)/driver build/mypy/leviton_driver
 	@ln -sfn ../../bridge build/mypy/leviton_bridge
 	MYPYPATH=build/mypy $(VENV)/bin/mypy -p leviton_driver -p leviton_bridge
-	$(VENV)/bin/mypy custom_components/leviton_meters
+	$(VENV)/bin/mypy --python-executable .venv-ha-$(HA_NEWEST)/bin/python $(COMPONENT)
 
-# The Home Assistant component (with its driver) must stay at 95% coverage or better.
+# Everything but the Home Assistant tests, in the project's environment.
 pytest: $(VENV)/.installed
-	$(PY) -m pytest -q --cov=custom_components/leviton_meters --cov-report=term:skip-covered --cov-fail-under=95
+	@rm -rf build/coverage && mkdir -p build/coverage
+	COVERAGE_FILE=$(COVERAGE_DATA) $(PY) -m pytest -q --ignore=tests/ha --cov --cov-report=
+
+# tests/ha on each Home Assistant release, in its own environment; the simulated meters (and the
+# bridge, for the MQTT discovery test) run as processes of the project's environment.
+pytest-ha: $(VENV)/.installed $(addsuffix /.installed,$(HA_VENVS))
+	@mkdir -p build/coverage
+	@for venv in $(HA_VENVS); do \
+		echo "== tests/ha on $$venv"; \
+		LEVITON_BRIDGE=$(VENV)/bin/leviton-bridge COVERAGE_FILE=$(COVERAGE_DATA) \
+			$$venv/bin/python -m pytest -q tests/ha --cov --cov-report= || exit 1; \
+	done
+
+# The component (with its driver) must stay at 95% coverage or better, counted over every
+# environment's run; the bridge's coverage is shown.
+coverage: $(VENV)/.installed
+	COVERAGE_FILE=$(COVERAGE_DATA) $(VENV)/bin/coverage combine --keep --quiet build/coverage
+	COVERAGE_FILE=$(COVERAGE_DATA) $(VENV)/bin/coverage report --skip-covered --include='$(COMPONENT)/*' --fail-under=95
+	COVERAGE_FILE=$(COVERAGE_DATA) $(VENV)/bin/coverage report --skip-covered --include='bridge/*'
 
 bench: $(VENV)/.installed
 	$(PY) bench/bus.py
@@ -65,4 +110,4 @@ bench-bacnet: $(VENV)/.installed
 	$(PY) bench/bacnet.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HA_VENVS) build .pytest_cache .mypy_cache .ruff_cache

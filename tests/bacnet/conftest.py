@@ -25,6 +25,9 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BridgeConfig, parse_config
 from leviton_bridge.daemon import Bridge
+from support.inprocess import start_simulator
+
+__all__ = ["start_simulator"]  # a fixture from support, used here
 
 CLIENT_INSTANCE = 599999
 DEVICE_INSTANCE = 59001

@@ -32,12 +32,12 @@ from bacpypes3.constructeddata import SequenceOf
 from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import CharacterString, Null, ObjectIdentifier, Real
 
-from conftest import StartSimulator
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BacnetConfig
+from leviton_bridge.simulator import MeterSimulator
 from leviton_driver import ConfigurationError
-from leviton_driver.simulator import MeterSimulator
+from support.inprocess import StartSimulator
 
 from .conftest import (
     DEVICE_INSTANCE,

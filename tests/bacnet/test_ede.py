@@ -12,11 +12,11 @@ import pytest
 import yaml
 from bacpypes3.primitivedata import ObjectType
 
-from conftest import StartSimulator
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import ede_text
 from leviton_bridge.cli import cmd_bacnet_ede, main
 from leviton_bridge.config import load_config
+from support.inprocess import StartSimulator
 
 from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus, free_udp_port
 

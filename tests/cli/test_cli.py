@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from conftest import StartSimulator
 from leviton_bridge.cli import main
+from leviton_bridge.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
 from leviton_driver import Bus
 from leviton_driver.profile import DEFAULT_PROFILE_PATH
-from leviton_driver.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
+from support.inprocess import StartSimulator
 
 BRIDGE = shutil.which("leviton-bridge") or str(Path(sys.executable).with_name("leviton-bridge"))
 TRANSPORTS = ("tcp", "rtu+tcp", "serial")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import StartSimulator
+from leviton_bridge.simulator import FaultSettings
 from leviton_driver import (
     Bus,
     CrcError,
@@ -14,7 +14,7 @@ from leviton_driver import (
     MeterTimeoutError,
     ShortResponseError,
 )
-from leviton_driver.simulator import FaultSettings
+from support.inprocess import StartSimulator
 
 
 @pytest.mark.parametrize(

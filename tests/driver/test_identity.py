@@ -11,8 +11,8 @@ import struct
 
 import pytest
 
-from custom_components.leviton_meters.driver.errors import ConfigurationError
-from custom_components.leviton_meters.driver.identity import (
+from leviton_driver.errors import ConfigurationError
+from leviton_driver.identity import (
     FORMAT_INTERIM,
     FORMAT_NEW,
     FORMAT_ORIGINAL,

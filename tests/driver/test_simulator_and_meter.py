@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from modbus_connection import IllegalDataAddressError, IllegalDataValueError, IllegalFunctionError
 
-from conftest import StartSimulator
+from leviton_bridge.simulator import MeterSimulator, MeterSpec
 from leviton_driver import (
     Bus,
     ConfigurationError,
@@ -19,7 +19,7 @@ from leviton_driver import (
     Series1000Meter,
     Series8000Meter,
 )
-from leviton_driver.simulator import MeterSimulator, MeterSpec
+from support.inprocess import StartSimulator
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,7 @@ async def test_buses_poll_concurrently_and_each_bus_one_at_a_time() -> None:
 
     Checked by the order of events at the simulators, not by durations.
     """
-    from leviton_driver.simulator import LineSettings
+    from leviton_bridge.simulator import LineSettings
 
     events: list[tuple[str, str, int]] = []
 
@@ -345,7 +345,7 @@ def test_meter_spec_errors() -> None:
             MeterSpec.parse(text)
     with pytest.raises(ConfigurationError, match="more than one meter"):
         MeterSimulator([MeterSpec.parse("1:2000"), MeterSpec.parse("1:1000")])
-    from leviton_driver.simulator import FaultSettings
+    from leviton_bridge.simulator import FaultSettings
 
     with pytest.raises(ConfigurationError, match="need RTU framing"):
         MeterSimulator([MeterSpec.parse("1:2000")], faults=FaultSettings(rates={"crc": 0.5}))

@@ -1,14 +1,16 @@
 """Home Assistant fixtures: the component enabled, simulated meters, entries set up.
 
-Every test talks to ``MeterSimulator`` over real Modbus on loopback (TCP, RTU over TCP, or a
-socat pty pair); nothing of the component or its driver is mocked.
+These tests run in Home Assistant's own environment (one per supported release, see the
+Makefile). The simulated meters run in a process of the project's environment
+(``support.simulator_process``), and every test talks to them over real Modbus on loopback
+(TCP, RTU over TCP, or a socat pty pair); nothing of the component or its driver is mocked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,9 @@ from custom_components.leviton_meters.const import (
     CONF_UNIT_ID,
     DOMAIN,
 )
-from leviton_driver.simulator import FaultSettings, MeterSimulator, MeterSpec
+from support.bridge_process import BridgeProcess
+from support.mosquitto import mosquitto, start_broker
+from support.simulator_process import SimulatorProcess
 
 COMPONENT = Path(__file__).parents[2] / "custom_components" / DOMAIN
 STRINGS: dict[str, Any] = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
@@ -42,7 +46,10 @@ SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
 SPEC_1000 = "2:1000:model=1N240-01D:load=2:energy=800"
 SPEC_8000 = "3:8000-8:model=S8UTS-083:load=16:energy=1600"
 
-StartSim = Callable[..., Awaitable[MeterSimulator]]
+StartSim = Callable[..., Awaitable[SimulatorProcess]]
+StartBridge = Callable[[dict[str, Any]], BridgeProcess]
+
+__all__ = ["mosquitto", "start_broker"]  # fixtures from support, used here
 
 
 @pytest.fixture(autouse=True)
@@ -52,14 +59,12 @@ def _enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 async def start_sim() -> AsyncIterator[StartSim]:
-    """Start simulators on free loopback ports; all stop when the test ends."""
-    running: list[MeterSimulator] = []
+    """Start simulator processes on free loopback ports (or a serial device with
+    ``serial=``); all stop when the test ends."""
+    running: list[SimulatorProcess] = []
 
-    async def start(
-        *specs: str, framing: str = "tcp", faults: FaultSettings | None = None
-    ) -> MeterSimulator:
-        sim = MeterSimulator([MeterSpec.parse(s) for s in specs], framing=framing, faults=faults)
-        await sim.start_tcp("127.0.0.1", 0)
+    async def start(*specs: str, **options: Any) -> SimulatorProcess:
+        sim = await SimulatorProcess.start(*specs, **options)
         running.append(sim)
         return sim
 
@@ -69,12 +74,28 @@ async def start_sim() -> AsyncIterator[StartSim]:
 
 
 @pytest.fixture
-async def simulator(start_sim: StartSim) -> MeterSimulator:
+def start_bridge(tmp_path: Path) -> Iterator[StartBridge]:
+    """``start_bridge(config)``: ``leviton-bridge run`` of the project's environment; killed at
+    teardown if it still runs."""
+    running: list[BridgeProcess] = []
+
+    def start(config: dict[str, Any]) -> BridgeProcess:
+        bridge = BridgeProcess.start(config, tmp_path, name=f"bridge-{len(running)}")
+        running.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in running:
+        bridge.kill()
+
+
+@pytest.fixture
+async def simulator(start_sim: StartSim) -> SimulatorProcess:
     """A Series 2000 (unit 1), a Series 1000 (2) and a Series 8000 with 8 points (3), Modbus TCP."""
     return await start_sim(SPEC_2000, SPEC_1000, SPEC_8000)
 
 
-def connection_of(sim: MeterSimulator, timeout: float | None = None) -> dict[str, Any]:
+def connection_of(sim: SimulatorProcess, timeout: float | None = None) -> dict[str, Any]:
     """The config entry's connection data for a simulator (TCP or RTU over TCP)."""
     assert sim.address is not None
     connection: dict[str, Any] = {
@@ -87,30 +108,30 @@ def connection_of(sim: MeterSimulator, timeout: float | None = None) -> dict[str
     return connection
 
 
-def tcp_connection(sim: MeterSimulator) -> dict[str, Any]:
+def tcp_connection(sim: SimulatorProcess) -> dict[str, Any]:
     return connection_of(sim)
 
 
-def make_entry(
-    sim: MeterSimulator,
+async def make_entry(
+    sim: SimulatorProcess,
     unit: int,
     unique_id: str | None = None,
     *,
     title: str | None = None,
-    timeout: float | None = None,
+    link_timeout: float | None = None,
     series: str | None = None,
     **options: Any,
 ) -> MockConfigEntry:
     """An entry as the config flow would create it for the simulator's meter ``unit``."""
-    meter = sim.meters[unit]
-    series = series or meter.spec.series
-    family = "s8000" if meter.spec.series == "8000" else "s1000"
+    meter = await sim.meter(unit)
+    series = series or meter["series"]
+    family = "s8000" if meter["series"] == "8000" else "s1000"
     return MockConfigEntry(
         domain=DOMAIN,
         title=title or f"Meter {unit}",
-        unique_id=unique_id or f"{family}_{meter.program_id}",
+        unique_id=unique_id or f"{family}_{meter['program_id']}",
         data={
-            CONF_CONNECTION: connection_of(sim, timeout),
+            CONF_CONNECTION: connection_of(sim, link_timeout),
             CONF_UNIT_ID: unit,
             CONF_SERIES: series,
         },
@@ -181,3 +202,12 @@ def assert_flow_translated(result: ConfigFlowResult, section: str = "config") ->
         assert_renders(f"{section}.abort.{result['reason']}", placeholders)
     elif kind is FlowResultType.SHOW_PROGRESS:
         assert_renders(f"{section}.progress.{result['progress_action']}", placeholders)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_sockets(socket_enabled: None) -> None:
+    """Every test talks to real servers on loopback.
+
+    pytest-homeassistant-custom-component blocks sockets for every test and allows connections
+    only to 127.0.0.1; this re-enables creating them (still loopback only).
+    """

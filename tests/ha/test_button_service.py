@@ -13,7 +13,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.leviton_meters.const import DOMAIN, SERVICE_RESET_PEAK_DEMAND
-from leviton_driver.simulator import MeterSimulator
+from support.simulator_process import SimulatorProcess
 
 from .conftest import assert_renders, make_entry, setup_entry
 
@@ -31,9 +31,9 @@ def _device(device_registry: dr.DeviceRegistry, identifier: str) -> str:
 
 
 async def test_button_resets_peak_demand(
-    hass: HomeAssistant, simulator: MeterSimulator, entity_registry: er.EntityRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, entity_registry: er.EntityRegistry
 ) -> None:
-    await setup_entry(hass, make_entry(simulator, 1))
+    await setup_entry(hass, await make_entry(simulator, 1))
     button = "button.meter_1_reset_peak_demand"
     registered = entity_registry.async_get(button)
     assert registered is not None
@@ -45,9 +45,9 @@ async def test_button_resets_peak_demand(
     await hass.services.async_call(
         BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True
     )
-    meter = simulator.meters[1]
-    assert meter.peak == 0.0
-    assert meter.reset_count == 4
+    meter = await simulator.meter(1)
+    assert meter["peak_demand"] < 0.005  # rebuilding from zero: below the 0.01 kW step
+    assert meter["reset_count"] == 4
     # Published at once, without waiting for the next poll.
     assert _value(hass, "sensor.meter_1_peak_demand") == 0.0
     assert _value(hass, "sensor.meter_1_demand_reset_count") == 4
@@ -56,24 +56,24 @@ async def test_button_resets_peak_demand(
     assert state.state != "unknown"  # the time of the last press
 
 
-async def test_no_button_on_a_series_8000(hass: HomeAssistant, simulator: MeterSimulator) -> None:
-    await setup_entry(hass, make_entry(simulator, 3))
+async def test_no_button_on_a_series_8000(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
+    await setup_entry(hass, await make_entry(simulator, 3))
     assert hass.states.get("button.meter_3_reset_peak_demand") is None
     assert hass.states.async_entity_ids(BUTTON_DOMAIN) == []
 
 
 async def test_service_resets_the_devices_meters(
-    hass: HomeAssistant, simulator: MeterSimulator, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, device_registry: dr.DeviceRegistry
 ) -> None:
-    await setup_entry(hass, make_entry(simulator, 1))
-    await setup_entry(hass, make_entry(simulator, 2))
+    await setup_entry(hass, await make_entry(simulator, 1))
+    await setup_entry(hass, await make_entry(simulator, 2))
     assert hass.services.has_service(DOMAIN, SERVICE_RESET_PEAK_DEMAND)
     first, second = _device(device_registry, "s1000_40001"), _device(device_registry, "s1000_40002")
     await hass.services.async_call(
         DOMAIN, SERVICE_RESET_PEAK_DEMAND, target={ATTR_DEVICE_ID: [first, second]}, blocking=True
     )
-    assert simulator.meters[1].reset_count == 4
-    assert simulator.meters[2].reset_count == 1
+    assert (await simulator.meter(1))["reset_count"] == 4
+    assert (await simulator.meter(2))["reset_count"] == 1
     assert _value(hass, "sensor.meter_1_peak_demand") == 0.0
     assert _value(hass, "sensor.meter_2_peak_demand") == 0.0
     assert _value(hass, "sensor.meter_2_demand_reset_count") == 1
@@ -82,16 +82,16 @@ async def test_service_resets_the_devices_meters(
     await hass.services.async_call(
         DOMAIN, SERVICE_RESET_PEAK_DEMAND, {ATTR_DEVICE_ID: second}, blocking=True
     )
-    assert simulator.meters[1].reset_count == 4
-    assert simulator.meters[2].reset_count == 2
+    assert (await simulator.meter(1))["reset_count"] == 4
+    assert (await simulator.meter(2))["reset_count"] == 2
 
 
 async def test_service_errors(
-    hass: HomeAssistant, simulator: MeterSimulator, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, device_registry: dr.DeviceRegistry
 ) -> None:
-    series_2000 = make_entry(simulator, 1)
+    series_2000 = await make_entry(simulator, 1)
     await setup_entry(hass, series_2000)
-    await setup_entry(hass, make_entry(simulator, 3, title="Tower"))
+    await setup_entry(hass, await make_entry(simulator, 3, title="Tower"))
 
     async def call(device_id: str) -> None:
         await hass.services.async_call(
@@ -122,7 +122,7 @@ async def test_service_errors(
         )
 
     meter_1 = _device(device_registry, "s1000_40001")
-    simulator.faults.rates["exception"] = 1.0  # the meter refuses everything
+    await simulator.faults(exception=1.0)  # the meter refuses everything
     with pytest.raises(HomeAssistantError) as failed:
         await call(meter_1)
     assert failed.value.translation_key == "reset_failed"
@@ -132,7 +132,7 @@ async def test_service_errors(
     placeholders = failed.value.translation_placeholders
     assert placeholders is not None
     assert assert_renders("exceptions.reset_failed.message", placeholders).rstrip(".") == message
-    assert simulator.meters[1].reset_count == 3
+    assert (await simulator.meter(1))["reset_count"] == 3
 
     # A pressed button reports the same error.
     with pytest.raises(HomeAssistantError) as failed:
@@ -143,7 +143,7 @@ async def test_service_errors(
             blocking=True,
         )
     assert failed.value.translation_key == "reset_failed"
-    simulator.faults.rates.clear()
+    await simulator.faults()
 
     assert await hass.config_entries.async_unload(series_2000.entry_id)
     with pytest.raises(ServiceValidationError) as caught:

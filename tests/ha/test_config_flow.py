@@ -41,7 +41,7 @@ from custom_components.leviton_meters.const import (
     DOMAIN,
 )
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
-from leviton_driver.simulator import FaultSettings, MeterSimulator, MeterSpec
+from support.simulator_process import SimulatorProcess
 
 from .conftest import (
     SPEC_1000,
@@ -77,7 +77,7 @@ async def _connect(hass: HomeAssistant, menu: str, user_input: dict[str, Any]) -
     return await _configure(hass, result, user_input)
 
 
-def _socket(sim: MeterSimulator) -> dict[str, Any]:
+def _socket(sim: SimulatorProcess) -> dict[str, Any]:
     assert sim.address is not None
     return {CONF_HOST: sim.address[0], CONF_PORT: sim.address[1]}
 
@@ -105,7 +105,7 @@ def _free_port() -> int:
 # -- adding a meter ----------------------------------------------------------------------------
 
 
-async def test_modbus_tcp_by_unit_id(hass: HomeAssistant, simulator: MeterSimulator) -> None:
+async def test_modbus_tcp_by_unit_id(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
     result = await _connect(hass, "tcp", _socket(simulator) | {CONF_HOST: " 127.0.0.1 "})
     result = await _probe_unit(hass, result, 1)
     assert result["type"] is FlowResultType.FORM
@@ -160,7 +160,7 @@ async def test_rtu_over_tcp(hass: HomeAssistant, start_sim: StartSim) -> None:
 
 
 async def test_series_8000_shows_points_and_provisional_profile(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
     result = await _connect(hass, "tcp", _socket(simulator))
     result = await _probe_unit(hass, result, 3)
@@ -238,47 +238,43 @@ async def test_meter_without_program_id_keeps_its_entry_when_moved(
 
 
 async def test_serial_port_over_a_pty_pair(
-    hass: HomeAssistant, serial_pair: tuple[str, str]
+    hass: HomeAssistant, serial_pair: tuple[str, str], start_sim: StartSim
 ) -> None:
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
-    await sim.start_serial(meter_side)
-    try:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": config_entries.SOURCE_USER}
-        )
-        result = await _configure(hass, result, {"next_step_id": "serial"})
-        assert result["type"] is FlowResultType.FORM
-        assert result["step_id"] == "serial"
-        schema = result["data_schema"]
-        assert schema is not None
-        defaults = schema({CONF_DEVICE: client_side})
-        assert defaults[CONF_BAUDRATE] == "9600"
-        assert defaults[CONF_PARITY] == "N"
-        assert defaults[CONF_STOPBITS] == "1"
-        assert defaults[CONF_BYTESIZE] == "8"
-        result = await _configure(hass, result, defaults)
-        result = await _probe_unit(hass, result, 1)
-        assert result["step_id"] == "confirm"
-        result = await _configure(hass, result, {"name": "Basement"})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert result["data"][CONF_CONNECTION] == {
-            CONF_KIND: "serial",
-            CONF_DEVICE: client_side,
-            CONF_BAUDRATE: 9600,
-            CONF_PARITY: "N",
-            CONF_STOPBITS: 1,
-            CONF_BYTESIZE: 8,
-        }
-        await hass.async_block_till_done()
-        entry = result["result"]
-        assert entry.state is ConfigEntryState.LOADED
-        state = hass.states.get("sensor.basement_peak_demand")
-        assert state is not None
-        assert float(state.state) == 9.5
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    finally:
-        await sim.stop()
+    await start_sim(SPEC_2000, serial=meter_side)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "serial"
+    schema = result["data_schema"]
+    assert schema is not None
+    defaults = schema({CONF_DEVICE: client_side})
+    assert defaults[CONF_BAUDRATE] == "9600"
+    assert defaults[CONF_PARITY] == "N"
+    assert defaults[CONF_STOPBITS] == "1"
+    assert defaults[CONF_BYTESIZE] == "8"
+    result = await _configure(hass, result, defaults)
+    result = await _probe_unit(hass, result, 1)
+    assert result["step_id"] == "confirm"
+    result = await _configure(hass, result, {"name": "Basement"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_CONNECTION] == {
+        CONF_KIND: "serial",
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: 9600,
+        CONF_PARITY: "N",
+        CONF_STOPBITS: 1,
+        CONF_BYTESIZE: 8,
+    }
+    await hass.async_block_till_done()
+    entry = result["result"]
+    assert entry.state is ConfigEntryState.LOADED
+    state = hass.states.get("sensor.basement_peak_demand")
+    assert state is not None
+    assert float(state.state) == 9.5
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_detected_serial_ports_are_offered(hass: HomeAssistant) -> None:
@@ -351,7 +347,7 @@ async def _scan(
 
 
 async def test_scan_offers_meters_not_yet_set_up(
-    hass: HomeAssistant, simulator: MeterSimulator, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     MockConfigEntry(domain=DOMAIN, unique_id="s1000_40001").add_to_hass(hass)
     # Home Assistant 2025.4 shows the scan's range and longest duration; later releases also
@@ -387,7 +383,7 @@ async def test_scan_offers_meters_not_yet_set_up(
 
 
 async def test_scan_finding_nothing_offers_another_way(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
     result = await _connect(hass, "tcp", _socket(simulator))
     result = await _configure(hass, result, {"next_step_id": "scan_settings"})
@@ -420,12 +416,14 @@ async def test_scan_of_configured_meters_only_counts_them(
 
 
 async def test_scan_that_cannot_use_the_port(
-    hass: HomeAssistant, serial_pair: tuple[str, str], caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    serial_pair: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+    start_sim: StartSim,
 ) -> None:
     """A meter set up on the port with other line settings while the flow was open."""
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
-    await sim.start_serial(meter_side)
+    await start_sim(SPEC_2000, serial=meter_side)
     line = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "19200",
@@ -433,39 +431,36 @@ async def test_scan_that_cannot_use_the_port(
         CONF_STOPBITS: "1",
         CONF_BYTESIZE: "8",
     }
-    try:
-        result = await _connect(hass, "serial", line)
-        assert result["step_id"] == "unit"
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            title="Meter 1",
-            unique_id="s1000_40001",
-            data={
-                CONF_CONNECTION: {CONF_KIND: "serial"}
-                | line
-                | {
-                    CONF_BAUDRATE: 9600,
-                    CONF_STOPBITS: 1,
-                    CONF_BYTESIZE: 8,
-                },
-                CONF_UNIT_ID: 1,
-                CONF_SERIES: "2000",
+    result = await _connect(hass, "serial", line)
+    assert result["step_id"] == "unit"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Meter 1",
+        unique_id="s1000_40001",
+        data={
+            CONF_CONNECTION: {CONF_KIND: "serial"}
+            | line
+            | {
+                CONF_BAUDRATE: 9600,
+                CONF_STOPBITS: 1,
+                CONF_BYTESIZE: 8,
             },
-        )
-        await setup_entry(hass, entry)
-        assert entry.state is ConfigEntryState.LOADED
-        result = await _scan(hass, result, 1, 1)
-        assert result["step_id"] == "nothing_found"
-        failed = [r for r in caplog.records if r.getMessage().startswith("scan failed")]
-        assert len(failed) == 1
-        assert "already in use with other line settings" in failed[0].getMessage()
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    finally:
-        await sim.stop()
+            CONF_UNIT_ID: 1,
+            CONF_SERIES: "2000",
+        },
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    result = await _scan(hass, result, 1, 1)
+    assert result["step_id"] == "nothing_found"
+    failed = [r for r in caplog.records if r.getMessage().startswith("scan failed")]
+    assert len(failed) == 1
+    assert "already in use with other line settings" in failed[0].getMessage()
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_scan_skips_ids_that_answer_garbage(hass: HomeAssistant, start_sim: StartSim) -> None:
-    sim = await start_sim(SPEC_2000, framing="rtu", faults=FaultSettings(rates={"crc": 1.0}))
+    sim = await start_sim(SPEC_2000, framing="rtu", faults={"crc": 1.0})
     result = await _connect(hass, "rtu_tcp", _socket(sim))
     result = await _scan(hass, result, 1, 1)
     assert result["step_id"] == "nothing_found"
@@ -489,11 +484,10 @@ async def test_cannot_connect_and_invalid_settings(hass: HomeAssistant) -> None:
 
 
 async def test_a_port_in_use_with_other_line_settings(
-    hass: HomeAssistant, serial_pair: tuple[str, str]
+    hass: HomeAssistant, serial_pair: tuple[str, str], start_sim: StartSim
 ) -> None:
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000), MeterSpec.parse(SPEC_1000)], framing="rtu")
-    await sim.start_serial(meter_side)
+    await start_sim(SPEC_2000, SPEC_1000, serial=meter_side)
     line = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "9600",
@@ -501,30 +495,27 @@ async def test_a_port_in_use_with_other_line_settings(
         CONF_STOPBITS: "1",
         CONF_BYTESIZE: "8",
     }
-    try:
-        result = await _connect(hass, "serial", line)
-        result = await _probe_unit(hass, result, 1)
-        result = await _configure(hass, result, {"name": "First"})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
-        await hass.async_block_till_done()
-        first = result["result"]
-        assert first.state is ConfigEntryState.LOADED
+    result = await _connect(hass, "serial", line)
+    result = await _probe_unit(hass, result, 1)
+    result = await _configure(hass, result, {"name": "First"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    first = result["result"]
+    assert first.state is ConfigEntryState.LOADED
 
-        result = await _connect(hass, "serial", line | {CONF_BAUDRATE: "19200"})
-        assert result["type"] is FlowResultType.FORM
-        assert result["errors"] == {"base": "line_conflict"}
-        assert result["description_placeholders"] is not None
-        assert "baud=19200" in result["description_placeholders"]["error"]
-        assert "baud=9600" in result["description_placeholders"]["error"]
-        # The same line settings share the open port: the second meter is found.
-        result = await _configure(hass, result, line)
-        result = await _probe_unit(hass, result, 2)
-        assert result["step_id"] == "confirm"
-        assert result["description_placeholders"] is not None
-        assert result["description_placeholders"]["series"] == "1000"
-        assert await hass.config_entries.async_unload(first.entry_id)
-    finally:
-        await sim.stop()
+    result = await _connect(hass, "serial", line | {CONF_BAUDRATE: "19200"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "line_conflict"}
+    assert result["description_placeholders"] is not None
+    assert "baud=19200" in result["description_placeholders"]["error"]
+    assert "baud=9600" in result["description_placeholders"]["error"]
+    # The same line settings share the open port: the second meter is found.
+    result = await _configure(hass, result, line)
+    result = await _probe_unit(hass, result, 2)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["series"] == "1000"
+    assert await hass.config_entries.async_unload(first.entry_id)
 
 
 @pytest.fixture
@@ -568,13 +559,13 @@ async def test_probe_errors(hass: HomeAssistant, start_sim: StartSim, acme_meter
     assert result["description_placeholders"] is not None
     assert "ACME" in result["description_placeholders"]["error"]
 
-    noisy = await start_sim(SPEC_2000, framing="rtu", faults=FaultSettings(rates={"crc": 1.0}))
+    noisy = await start_sim(SPEC_2000, framing="rtu", faults={"crc": 1.0})
     result = await _connect(hass, "rtu_tcp", _socket(noisy))
     result = await _probe_unit(hass, result, 1)
     assert result["errors"] == {"base": "bad_answer"}
     assert result["description_placeholders"] is not None
     assert "CRC" in result["description_placeholders"]["error"]
-    noisy.faults.rates.clear()
+    await noisy.faults()
     result = await _configure(hass, result, {CONF_UNIT_ID: 1})
     assert result["step_id"] == "confirm"
 
@@ -588,9 +579,9 @@ async def test_probe_when_the_gateway_goes_away(hass: HomeAssistant, start_sim: 
 
 
 async def test_same_meter_through_another_connection_is_refused(
-    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+    hass: HomeAssistant, simulator: SimulatorProcess, start_sim: StartSim
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     # The same meter (same program id) behind an RS485-to-Ethernet server.
@@ -606,9 +597,9 @@ async def test_same_meter_through_another_connection_is_refused(
 
 
 async def test_reconfigure_moves_the_meter_to_another_connection(
-    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+    hass: HomeAssistant, simulator: SimulatorProcess, start_sim: StartSim
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     gateway = await start_sim(SPEC_2000, framing="rtu")
     assert simulator.address is not None
@@ -650,16 +641,16 @@ async def test_reconfigure_moves_the_meter_to_another_connection(
     assert entry.data[CONF_CONNECTION] == {CONF_KIND: "rtu+tcp"} | _socket(gateway)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    before = gateway.requests[1]
+    before = await gateway.requests(1)
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert gateway.requests[1] > before  # now read through the gateway
+    assert await gateway.requests(1) > before  # now read through the gateway
 
 
 async def test_reconfigure_to_another_meter_is_refused(
-    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+    hass: HomeAssistant, simulator: SimulatorProcess, start_sim: StartSim
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     other = await start_sim("1:2000:program=777")
     result = await entry.start_reconfigure_flow(hass)
@@ -671,9 +662,9 @@ async def test_reconfigure_to_another_meter_is_refused(
 
 
 async def test_reconfigure_where_the_meter_does_not_answer(
-    hass: HomeAssistant, simulator: MeterSimulator, start_sim: StartSim
+    hass: HomeAssistant, simulator: SimulatorProcess, start_sim: StartSim
 ) -> None:
-    entry = make_entry(simulator, 2)
+    entry = await make_entry(simulator, 2)
     await setup_entry(hass, entry)
     empty = await start_sim("7:1000")  # nothing at unit 2 there
     result = await entry.start_reconfigure_flow(hass)
@@ -687,42 +678,40 @@ async def test_reconfigure_where_the_meter_does_not_answer(
 
 
 async def test_reconfigure_to_a_serial_port(
-    hass: HomeAssistant, simulator: MeterSimulator, serial_pair: tuple[str, str]
+    hass: HomeAssistant,
+    simulator: SimulatorProcess,
+    serial_pair: tuple[str, str],
+    start_sim: StartSim,
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
-    await sim.start_serial(meter_side)
-    try:
-        result = await entry.start_reconfigure_flow(hass)
-        result = await _configure(hass, result, {"next_step_id": "serial"})
-        line = {
-            CONF_DEVICE: client_side,
-            CONF_BAUDRATE: "9600",
-            CONF_PARITY: "N",
-            CONF_STOPBITS: "1",
-            CONF_BYTESIZE: "8",
-        }
-        result = await _configure(hass, result, line)
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "reconfigure_successful"
-        assert entry.data[CONF_CONNECTION][CONF_KIND] == "serial"
-        assert entry.data[CONF_CONNECTION][CONF_DEVICE] == client_side
-        await hass.async_block_till_done()
-        assert entry.state is ConfigEntryState.LOADED
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    finally:
-        await sim.stop()
+    await start_sim(SPEC_2000, serial=meter_side)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    line = {
+        CONF_DEVICE: client_side,
+        CONF_BAUDRATE: "9600",
+        CONF_PARITY: "N",
+        CONF_STOPBITS: "1",
+        CONF_BYTESIZE: "8",
+    }
+    result = await _configure(hass, result, line)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_CONNECTION][CONF_KIND] == "serial"
+    assert entry.data[CONF_CONNECTION][CONF_DEVICE] == client_side
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_reconfigure_line_settings_of_a_serial_meter(
-    hass: HomeAssistant, serial_pair: tuple[str, str]
+    hass: HomeAssistant, serial_pair: tuple[str, str], start_sim: StartSim
 ) -> None:
     """The entry holds the port: it lets go of it to try the new line settings."""
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000)], framing="rtu")
-    await sim.start_serial(meter_side)
+    sim = await start_sim(SPEC_2000, serial=meter_side)
     line = {
         CONF_KIND: "serial",
         CONF_DEVICE: client_side,
@@ -745,72 +734,69 @@ async def test_reconfigure_line_settings_of_a_serial_meter(
         data={CONF_CONNECTION: line, CONF_UNIT_ID: 1, CONF_SERIES: "2000"},
         options={CONF_SCAN_INTERVAL: 30},
     )
-    try:
-        await setup_entry(hass, entry)
-        assert entry.state is ConfigEntryState.LOADED
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
 
-        # The meter does not answer with the new settings: the entry goes on with the old.
-        sim.faults.rates["timeout"] = 1.0
-        result = await entry.start_reconfigure_flow(hass)
-        result = await _configure(hass, result, {"next_step_id": "serial"})
-        schema = result["data_schema"]
-        assert schema is not None
-        assert schema({})[CONF_BAUDRATE] == "9600"  # the entry's settings are the defaults
-        result = await _configure(hass, result, form)
-        assert result["type"] is FlowResultType.FORM
-        assert result["errors"] == {"base": "no_meter"}
-        sim.faults.rates.clear()
+    # The meter does not answer with the new settings: the entry goes on with the old.
+    await sim.faults(timeout=1.0)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    schema = result["data_schema"]
+    assert schema is not None
+    assert schema({})[CONF_BAUDRATE] == "9600"  # the entry's settings are the defaults
+    result = await _configure(hass, result, form)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "no_meter"}
+    await sim.faults()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    if entry.state is not ConfigEntryState.LOADED:  # its reload met the silent meter
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
         await hass.async_block_till_done(wait_background_tasks=True)
-        if entry.state is not ConfigEntryState.LOADED:  # its reload met the silent meter
-            async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
-            await hass.async_block_till_done(wait_background_tasks=True)
-        assert entry.state is ConfigEntryState.LOADED
-        assert entry.data[CONF_CONNECTION] == line
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.data[CONF_CONNECTION] == line
 
-        result = await _configure(hass, result, form)
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "reconfigure_successful"
-        await hass.async_block_till_done()
-        assert entry.data[CONF_CONNECTION] == line | {CONF_BAUDRATE: 19200, CONF_STOPBITS: 2}
-        assert entry.state is ConfigEntryState.LOADED
-        state = hass.states.get("sensor.meter_1_peak_demand")
-        assert state is not None
-        assert float(state.state) == 9.5
+    result = await _configure(hass, result, form)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_CONNECTION] == line | {CONF_BAUDRATE: 19200, CONF_STOPBITS: 2}
+    assert entry.state is ConfigEntryState.LOADED
+    state = hass.states.get("sensor.meter_1_peak_demand")
+    assert state is not None
+    assert float(state.state) == 9.5
 
-        # A port that refuses the settings (a pty has no parity): said so, entry loaded again.
-        result = await entry.start_reconfigure_flow(hass)
-        result = await _configure(hass, result, {"next_step_id": "serial"})
-        result = await _configure(hass, result, form | {CONF_PARITY: "E"})
-        assert result["type"] is FlowResultType.FORM
-        assert result["errors"] == {"base": "cannot_connect"}
-        assert result["description_placeholders"] is not None
-        assert "could not open serial port" in result["description_placeholders"]["error"]
-        await hass.async_block_till_done(wait_background_tasks=True)
-        assert entry.state is ConfigEntryState.LOADED
+    # A port that refuses the settings (a pty has no parity): said so, entry loaded again.
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    result = await _configure(hass, result, form | {CONF_PARITY: "E"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["description_placeholders"] is not None
+    assert "could not open serial port" in result["description_placeholders"]["error"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
 
-        # Another meter answers at unit 1 now: refused, and the entry is loaded again.
-        sim.meters[1].program_id = 777
-        result = await _configure(hass, result, form | {CONF_BAUDRATE: "9600"})
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "wrong_meter"
-        await hass.async_block_till_done(wait_background_tasks=True)
-        assert entry.data[CONF_CONNECTION][CONF_BAUDRATE] == 19200
-        # Loaded again with its settings, where it finds the other meter too.
-        assert entry.state is ConfigEntryState.SETUP_ERROR
-        assert entry.reason is not None
-        assert "program id 40001 became 777" in entry.reason
-        await hass.config_entries.async_unload(entry.entry_id)
-    finally:
-        await sim.stop()
+    # Another meter answers at unit 1 now: refused, and the entry is loaded again.
+    await sim.set(1, program_id=777)
+    result = await _configure(hass, result, form | {CONF_BAUDRATE: "9600"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_meter"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data[CONF_CONNECTION][CONF_BAUDRATE] == 19200
+    # Loaded again with its settings, where it finds the other meter too.
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert "program id 40001 became 777" in entry.reason
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 # -- options -----------------------------------------------------------------------------------
 
 
 async def test_options_poll_interval_and_derived_power(
-    hass: HomeAssistant, simulator: MeterSimulator, entity_registry: er.EntityRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, entity_registry: er.EntityRegistry
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     power = "sensor.meter_1_average_power"
     assert hass.states.get(power) is not None
@@ -849,9 +835,9 @@ async def test_options_poll_interval_and_derived_power(
 
 
 async def test_options_series_8000_profile(
-    hass: HomeAssistant, simulator: MeterSimulator, tmp_path: Path
+    hass: HomeAssistant, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
-    entry = make_entry(simulator, 3)
+    entry = await make_entry(simulator, 3)
     await setup_entry(hass, entry)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     schema = result["data_schema"]

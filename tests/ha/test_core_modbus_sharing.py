@@ -29,7 +29,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.leviton_meters import link
 from custom_components.leviton_meters.const import CONF_HOST, CONF_PORT, CONF_UNIT_ID, DOMAIN
-from leviton_driver.simulator import MeterSimulator
+from support.simulator_process import SimulatorProcess
 
 from .conftest import make_entry, next_poll, setup_entry
 
@@ -89,11 +89,11 @@ def core(monkeypatch: pytest.MonkeyPatch) -> CoreModbus:
 
 async def test_setup_reads_through_the_core_connection(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     core: CoreModbus,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    first, second = make_entry(simulator, 1), make_entry(simulator, 2)
+    first, second = await make_entry(simulator, 1), await make_entry(simulator, 2)
     await setup_entry(hass, first)
     await setup_entry(hass, second)
     assert first.state is second.state is ConfigEntryState.LOADED
@@ -107,9 +107,9 @@ async def test_setup_reads_through_the_core_connection(
     assert state is not None
     assert float(state.state) == 9.5
 
-    requests = simulator.requests[1]
+    requests = await simulator.requests(1)
     await next_poll(hass)
-    assert simulator.requests[1] > requests
+    assert await simulator.requests(1) > requests
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, first)
     assert isinstance(diagnostics, dict)
@@ -121,17 +121,17 @@ async def test_setup_reads_through_the_core_connection(
 
 
 async def test_not_ready_through_the_core_connection(
-    hass: HomeAssistant, simulator: MeterSimulator, core: CoreModbus
+    hass: HomeAssistant, simulator: SimulatorProcess, core: CoreModbus
 ) -> None:
-    simulator.faults.rates["timeout"] = 1.0
-    entry = make_entry(simulator, 1)
+    await simulator.faults(timeout=1.0)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert core.connections == {}  # the unit went back when setup failed
 
 
 async def test_config_flow_probes_through_the_core(
-    hass: HomeAssistant, simulator: MeterSimulator, core: CoreModbus
+    hass: HomeAssistant, simulator: SimulatorProcess, core: CoreModbus
 ) -> None:
     assert simulator.address is not None
     result = await hass.config_entries.flow.async_init(
@@ -188,7 +188,7 @@ async def test_config_flow_probes_through_the_core(
 
 
 async def test_which_core_modbus_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert link.core_modbus() is None  # Home Assistant 2025.4: the component keeps its own links
+    assert link.core_modbus() is None  # before 2026.9 the component keeps its own links
     monkeypatch.setattr(link, "MAJOR_VERSION", 2026)
     monkeypatch.setattr(link, "MINOR_VERSION", 9)
     assert link.core_modbus() is None  # a modbus integration that does not share units yet

@@ -8,7 +8,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from leviton_driver.simulator import MeterSimulator
+from support.simulator_process import SimulatorProcess
 
 from .conftest import make_entry, next_poll, setup_entry
 
@@ -16,13 +16,13 @@ REDACTED = "**REDACTED**"
 
 
 async def test_series_2000_diagnostics(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: MeterSimulator
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: SimulatorProcess
 ) -> None:
-    entry = make_entry(simulator, 1, timeout=0.2)
+    entry = await make_entry(simulator, 1, link_timeout=0.2)
     await setup_entry(hass, entry)
-    simulator.faults.rates["timeout"] = 1.0
+    await simulator.faults(timeout=1.0)
     await next_poll(hass)
-    simulator.faults.rates.clear()
+    await simulator.faults()
     await next_poll(hass)
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
@@ -75,9 +75,9 @@ async def test_series_2000_diagnostics(
 
 
 async def test_series_8000_diagnostics(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: MeterSimulator
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: SimulatorProcess
 ) -> None:
-    entry = make_entry(simulator, 3)
+    entry = await make_entry(simulator, 3)
     await setup_entry(hass, entry)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert isinstance(diagnostics, dict)

@@ -11,7 +11,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from pymodbus.constants import ExcCodes
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.leviton_meters.const import (
@@ -37,13 +36,13 @@ from custom_components.leviton_meters.link import (
     connection_url,
     link_settings,
 )
-from leviton_driver.simulator import MeterSimulator, MeterSpec
+from support.simulator_process import SimulatorProcess
 
 from .conftest import SPEC_2000, StartSim, make_entry, setup_entry
 
 
-async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: MeterSimulator) -> None:
-    entry = make_entry(simulator, 1)
+async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     coordinator = entry.runtime_data
@@ -65,11 +64,11 @@ async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: MeterSimu
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    requests = simulator.requests[1]
+    requests = await simulator.requests(1)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert simulator.requests[1] > requests  # identified and read again
+    assert await simulator.requests(1) > requests  # identified and read again
     assert entry.runtime_data is not coordinator
     state = hass.states.get("sensor.meter_1_energy_delivered")
     assert state is not None
@@ -77,12 +76,12 @@ async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: MeterSimu
 
 
 async def test_meters_on_one_bus_share_one_connection(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
     first, second, third = (
-        make_entry(simulator, 1),
-        make_entry(simulator, 2),
-        make_entry(simulator, 3),
+        await make_entry(simulator, 1),
+        await make_entry(simulator, 2),
+        await make_entry(simulator, 3),
     )
     for entry in (first, second, third):
         await setup_entry(hass, entry)
@@ -93,8 +92,7 @@ async def test_meters_on_one_bus_share_one_connection(
     assert len(connections) == 1
     shared = next(iter(connections.values()))
     assert shared.holders == {first.entry_id, second.entry_id, third.entry_id}
-    assert simulator.server is not None
-    assert len(simulator.server.active_connections) == 1  # one socket for the three meters
+    assert await simulator.connections() == 1  # one socket for the three meters
     # Each entry's meter talks through the same connection (one request at a time).
     traces = {entry.runtime_data.link.trace for entry in (first, second, third)}
     assert traces == {shared.connection.trace}
@@ -114,17 +112,17 @@ async def test_meters_on_one_bus_share_one_connection(
 
 
 async def test_not_ready_while_the_meter_does_not_answer(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
-    simulator.faults.rates["timeout"] = 1.0
-    entry = make_entry(simulator, 1, timeout=0.2)
+    await simulator.faults(timeout=1.0)
+    entry = await make_entry(simulator, 1, link_timeout=0.2)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None
     assert entry.reason.startswith("The meter does not answer: unit 1 on tcp://127.0.0.1:")
     assert hass.data[DATA_CONNECTIONS] == {}  # the link was let go
 
-    simulator.faults.rates.clear()
+    await simulator.faults()
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
@@ -134,34 +132,23 @@ async def test_not_ready_while_the_meter_does_not_answer(
 
 
 async def test_not_ready_when_the_first_read_fails(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
     """Identification works but the first poll does not: not ready either."""
-    entry = make_entry(simulator, 1)
-    sim_meter = simulator.meters[1]
-    original = sim_meter.read
-    block_reads: list[int] = []
-
-    def read(function: int, address: int, count: int) -> list[int] | ExcCodes:
-        if address == 0x0000:
-            block_reads.append(address)
-            if len(block_reads) > 1:  # identification reads 40001-40006 once; the poll fails
-                return ExcCodes.DEVICE_FAILURE
-        return original(function, address, count)
-
-    sim_meter.read = read  # type: ignore[assignment,method-assign]
+    entry = await make_entry(simulator, 1)
+    # Identification reads 40001-40006 once; the poll's read of them gets exception 04.
+    await simulator.refuse_reads(1, 0x0000, 4, after=1)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.reason is not None
     assert "server device failure" in entry.reason
-    assert len(block_reads) == 2
     assert hass.data[DATA_CONNECTIONS] == {}
 
 
 async def test_bad_profile_is_a_setup_error(
-    hass: HomeAssistant, simulator: MeterSimulator, tmp_path: Path
+    hass: HomeAssistant, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
-    entry = make_entry(simulator, 3, **{CONF_PROFILE: str(tmp_path / "gone.yaml")})
+    entry = await make_entry(simulator, 3, **{CONF_PROFILE: str(tmp_path / "gone.yaml")})
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.reason is not None
@@ -170,11 +157,10 @@ async def test_bad_profile_is_a_setup_error(
 
 
 async def test_one_port_cannot_run_two_line_settings(
-    hass: HomeAssistant, serial_pair: tuple[str, str]
+    hass: HomeAssistant, serial_pair: tuple[str, str], start_sim: StartSim
 ) -> None:
     meter_side, client_side = serial_pair
-    sim = MeterSimulator([MeterSpec.parse(SPEC_2000), MeterSpec.parse("2:1000")], framing="rtu")
-    await sim.start_serial(meter_side)
+    await start_sim(SPEC_2000, "2:1000", serial=meter_side)
     line = {
         CONF_KIND: "serial",
         CONF_DEVICE: client_side,
@@ -183,42 +169,39 @@ async def test_one_port_cannot_run_two_line_settings(
         CONF_STOPBITS: 1,
         CONF_BYTESIZE: 8,
     }
-    try:
-        first = MockConfigEntry(
-            domain=DOMAIN,
-            title="First",
-            unique_id="s1000_40001",
-            data={CONF_CONNECTION: line, CONF_UNIT_ID: 1, CONF_SERIES: "2000"},
-            options={CONF_SCAN_INTERVAL: 30},
-        )
-        await setup_entry(hass, first)
-        assert first.state is ConfigEntryState.LOADED
-        second = MockConfigEntry(
-            domain=DOMAIN,
-            title="Second",
-            unique_id="s1000_40002",
-            data={
-                CONF_CONNECTION: line | {CONF_BAUDRATE: 19200},
-                CONF_UNIT_ID: 2,
-                CONF_SERIES: "1000",
-            },
-        )
-        await setup_entry(hass, second)
-        assert second.state is ConfigEntryState.SETUP_ERROR
-        assert second.reason == (
-            f"{connection_url(line | {CONF_BAUDRATE: 19200})} is already in use with other line "
-            f"settings ({connection_url(line)}); one port cannot run both"
-        )
-        assert first.state is ConfigEntryState.LOADED
-        assert await hass.config_entries.async_unload(first.entry_id)
-    finally:
-        await sim.stop()
+    first = MockConfigEntry(
+        domain=DOMAIN,
+        title="First",
+        unique_id="s1000_40001",
+        data={CONF_CONNECTION: line, CONF_UNIT_ID: 1, CONF_SERIES: "2000"},
+        options={CONF_SCAN_INTERVAL: 30},
+    )
+    await setup_entry(hass, first)
+    assert first.state is ConfigEntryState.LOADED
+    second = MockConfigEntry(
+        domain=DOMAIN,
+        title="Second",
+        unique_id="s1000_40002",
+        data={
+            CONF_CONNECTION: line | {CONF_BAUDRATE: 19200},
+            CONF_UNIT_ID: 2,
+            CONF_SERIES: "1000",
+        },
+    )
+    await setup_entry(hass, second)
+    assert second.state is ConfigEntryState.SETUP_ERROR
+    assert second.reason == (
+        f"{connection_url(line | {CONF_BAUDRATE: 19200})} is already in use with other line "
+        f"settings ({connection_url(line)}); one port cannot run both"
+    )
+    assert first.state is ConfigEntryState.LOADED
+    assert await hass.config_entries.async_unload(first.entry_id)
 
 
 async def test_removing_an_entry_forgets_its_issues(
-    hass: HomeAssistant, simulator: MeterSimulator, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, issue_registry: ir.IssueRegistry
 ) -> None:
-    entry = make_entry(simulator, 1, unique_id="s1000_12345")  # another meter answers now
+    entry = await make_entry(simulator, 1, unique_id="s1000_12345")  # another meter answers now
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert issue_registry.async_get_issue(DOMAIN, f"identity_changed_{entry.entry_id}") is not None
@@ -241,7 +224,7 @@ async def test_two_simulators_two_connections(hass: HomeAssistant, start_sim: St
     """Meters on different buses get a connection each."""
     one = await start_sim(SPEC_2000)
     other = await start_sim("1:1000:program=50001")
-    first, second = make_entry(one, 1), make_entry(other, 1)
+    first, second = await make_entry(one, 1), await make_entry(other, 1)
     await setup_entry(hass, first)
     await setup_entry(hass, second)
     assert second.unique_id == "s1000_50001"
@@ -288,9 +271,9 @@ async def test_unusable_connection_settings(
 
 
 async def test_coordinator_needs_an_identified_meter(
-    hass: HomeAssistant, simulator: MeterSimulator
+    hass: HomeAssistant, simulator: SimulatorProcess
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     entry.add_to_hass(hass)
     settings = link_settings(entry.data[CONF_CONNECTION])
     connection = LevitonConnection(settings)

@@ -2,14 +2,14 @@
 
 Nothing is mocked: Home Assistant's MQTT client connects to mosquitto, reads the retained
 discovery, creates devices and entities, follows state and availability, and its button's
-press travels through mosquitto to the bridge and on to the simulated meter.
+press travels through mosquitto to the bridge and on to the simulated meter. The bridge and
+the simulated meters run as processes of the project's environment, as they would on another
+machine.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from homeassistant.components.mqtt.const import (
     CONF_BIRTH_MESSAGE,
@@ -24,15 +24,16 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from conftest import StartSimulator
-from leviton_driver.catalogue import (
+from custom_components.leviton_meters.driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
     SERIES_8000_METER_READINGS,
     SERIES_8000_POINT_READINGS,
 )
+from support import until
+from support.mosquitto import Broker
 
-from .conftest import Broker, RunBridge, bridge_config, bus
+from .conftest import StartBridge, StartSim
 
 SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
 SPEC_1000 = "2:1000:load=2:energy=800"
@@ -41,26 +42,27 @@ POINTS = 8
 MQTT = "mqtt"
 
 
-async def _until(
-    hass: HomeAssistant, check: Callable[[], bool], what: str, within: float = 15
-) -> None:
+async def _is(value: Awaitable[int], wanted: int) -> bool:
+    return await value == wanted
+
+
+async def _at_least(value: Awaitable[int], wanted: int) -> bool:
+    return await value >= wanted
+
+
+async def _until(hass: HomeAssistant, check: Callable[[], bool], what: str) -> None:
     """Let Home Assistant work until ``check`` holds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Home Assistant did not get there: {what}")
-        await asyncio.sleep(0.05)
-        await hass.async_block_till_done()
+    await until(check, what, step=hass.async_block_till_done)
 
 
 async def test_home_assistant_mqtt_discovery(
     hass: HomeAssistant,
     mock_hass_config: None,  # an empty configuration.yaml, which the MQTT setup reads
     mosquitto: Broker,
-    start_simulator: StartSimulator,
-    run_bridge: RunBridge,
+    start_sim: StartSim,
+    start_bridge: StartBridge,
 ) -> None:
-    sim, url = await start_simulator(SPEC_2000, SPEC_1000, SPEC_8000)
+    sim = await start_sim(SPEC_2000, SPEC_1000, SPEC_8000)
     entry = MockConfigEntry(
         domain=MQTT,
         data={CONF_BROKER: mosquitto.host, CONF_PORT: mosquitto.port},
@@ -72,11 +74,24 @@ async def test_home_assistant_mqtt_discovery(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    bridge = await run_bridge(
-        bridge_config(
-            mosquitto,
-            bus("lab", url, {"unit": 1, "name": "Workshop"}, 2, {"unit": 3, "name": "Panel"}),
-        )
+    meters = {unit: await sim.meter(unit) for unit in (1, 2, 3)}
+    bridge = start_bridge(
+        {
+            "buses": [
+                {
+                    "name": "lab",
+                    "connect": sim.url,
+                    "poll_interval": 0.5,
+                    "meters": [
+                        {"unit": 1, "name": "Workshop"},
+                        {"unit": 2},
+                        {"unit": 3, "name": "Panel"},
+                    ],
+                }
+            ],
+            "mqtt": {"url": mosquitto.url, "client_id": f"bridge-{mosquitto.port}"},
+            "log_level": "debug",
+        }
     )
     entities = er.async_get(hass)
     devices = dr.async_get(hass)
@@ -150,7 +165,7 @@ async def test_home_assistant_mqtt_discovery(
         "2N208-021",
     )
     assert (workshop.hw_version, workshop.sw_version) == ("3.2", "3.2")
-    assert workshop.serial_number == str(sim.meters[1].program_id)
+    assert workshop.serial_number == str(meters[1]["program_id"])
     assert workshop.name == "Workshop"
     assert workshop.via_device_id is None
     unit2 = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u2")})
@@ -160,7 +175,7 @@ async def test_home_assistant_mqtt_discovery(
     assert panel is not None
     assert (panel.model, panel.model_id) == (
         "Series 8000 (provisional register map)",
-        sim.meters[3].model,
+        meters[3]["model"],
     )
     for point in range(1, POINTS + 1):
         device = devices.async_get_device(identifiers={(MQTT, f"leviton_lab_u3_p{point}")})
@@ -179,7 +194,7 @@ async def test_home_assistant_mqtt_discovery(
     assert (
         abs(
             float(state_of("leviton_lab_u1_energy_delivered") or "nan")
-            - sim.meters[1].energy_delivered()
+            - (await sim.meter(1))["energy_delivered"]
         )
         <= 0.11
     )
@@ -189,30 +204,41 @@ async def test_home_assistant_mqtt_discovery(
     assert (
         abs(
             float(state_of("leviton_lab_u2_energy_delivered") or "nan")
-            - sim.meters[2].energy_delivered()
+            - (await sim.meter(2))["energy_delivered"]
         )
         <= 0.11
     )
     assert state_of("leviton_lab_u3_voltage_a") == "120.1"
     for point in (1, 2, 8):
         power = state_of(f"leviton_lab_u3_p{point}_power")
-        assert power == str(round(sim.meters[3].point_load(point) * 1000))
+        assert power == str(round(meters[3]["point_loads"][str(point)] * 1000))
     # Average power needs two readings 0.1 kWh apart: unknown, not an error, until then.
     assert state_of("leviton_lab_u2_derived_power") == STATE_UNKNOWN
 
     # The button: one press, one reset, and the new peak demand at once.
     button = entity_id("leviton_lab_u1_reset_peak_demand")
     await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)
-    await _until(hass, lambda: sim.meters[1].reset_count == 4, "the meter reset")
+
+    async def reset_count() -> int:
+        count: int = (await sim.meter(1))["reset_count"]
+        return count
+
+    await until(lambda: _is(reset_count(), 4), "the meter reset", step=hass.async_block_till_done)
     await _until(
         hass, lambda: state_of("leviton_lab_u1_peak_demand") == "0.0", "peak demand 0 shown"
     )
     await _until(hass, lambda: state_of("leviton_lab_u1_demand_reset_count") == "4", "count 4")
-    await asyncio.sleep(1.0)
-    assert sim.meters[1].reset_count == 4, "one press reset the meter more than once"
+    # Three more polls of the meter later, still one reset for one press.
+    polled = await sim.requests(1)
+    await until(
+        lambda: _at_least(sim.requests(1), polled + 3),
+        "three more polls",
+        step=hass.async_block_till_done,
+    )
+    assert await reset_count() == 4, "one press reset the meter more than once"
 
     # A meter that stops answering: its entities become unavailable, the others stay.
-    undo = sim.silence(2)
+    await sim.silence(2)
     await _until(
         hass,
         lambda: state_of("leviton_lab_u2_energy_delivered") == STATE_UNAVAILABLE,
@@ -220,7 +246,7 @@ async def test_home_assistant_mqtt_discovery(
     )
     assert state_of("leviton_lab_u2_reset_peak_demand") == STATE_UNAVAILABLE
     assert state_of("leviton_lab_u1_energy_delivered") != STATE_UNAVAILABLE
-    undo()
+    await sim.unsilence(2)
     await _until(
         hass,
         lambda: state_of("leviton_lab_u2_energy_delivered") not in (STATE_UNAVAILABLE, None),
@@ -228,7 +254,7 @@ async def test_home_assistant_mqtt_discovery(
     )
 
     # The bridge stops: everything it published becomes unavailable.
-    await bridge.stop()
+    assert await bridge.stop() == 0
     await _until(
         hass,
         lambda: all(state_of(u) == STATE_UNAVAILABLE for u in expected),

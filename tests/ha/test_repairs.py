@@ -20,7 +20,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.leviton_meters.const import DOMAIN
-from leviton_driver.simulator import MeterSimulator
+from support.simulator_process import SimulatorProcess
 
 from .conftest import assert_renders, make_entry, next_poll, setup_entry
 
@@ -64,14 +64,14 @@ async def _fix(hass: HomeAssistant, issue_id: str) -> dict[str, Any]:
 @pytest.mark.freeze_time(tick=True)
 async def test_unreachable_for_over_an_hour(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    entry = make_entry(simulator, 1, timeout=0.2)
+    entry = await make_entry(simulator, 1, link_timeout=0.2)
     await setup_entry(hass, entry)
     issue_id = f"unreachable_{entry.entry_id}"
-    simulator.faults.rates["timeout"] = 1.0
+    await simulator.faults(timeout=1.0)
     await next_poll(hass)
     assert _state(hass) == STATE_UNAVAILABLE
     freezer.tick(timedelta(minutes=50))
@@ -90,13 +90,13 @@ async def test_unreachable_for_over_an_hour(
     assert issue.translation_placeholders["where"].startswith("unit 1 on tcp://127.0.0.1:")
     _assert_issue_translated(issue)
 
-    simulator.faults.rates.clear()
+    await simulator.faults()
     await next_poll(hass)
     assert _state(hass) == "9.5"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
     # A new outage starts its hour afresh.
-    simulator.faults.rates["timeout"] = 1.0
+    await simulator.faults(timeout=1.0)
     await next_poll(hass)
     freezer.tick(timedelta(minutes=30))
     await next_poll(hass)
@@ -111,13 +111,13 @@ async def test_unreachable_for_over_an_hour(
 
 async def test_swapped_meter_at_setup_is_fixed_in_repairs(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     issue_registry: ir.IssueRegistry,
     device_registry: dr.DeviceRegistry,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
     # The entry was made for the meter with program id 12345; program 40001 answers now.
-    entry = make_entry(simulator, 1, unique_id="s1000_12345")
+    entry = await make_entry(simulator, 1, unique_id="s1000_12345")
     entry.add_to_hass(hass)
     old = device_registry.async_get_or_create(  # from when the old meter was read
         config_entry_id=entry.entry_id, identifiers={(DOMAIN, "s1000_12345")}, name="Meter 1"
@@ -172,7 +172,7 @@ async def test_swapped_meter_at_setup_is_fixed_in_repairs(
 
 
 async def test_fix_flow_for_an_entry_that_is_gone(
-    hass: HomeAssistant, simulator: MeterSimulator, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, issue_registry: ir.IssueRegistry
 ) -> None:
     ir.async_create_issue(
         hass,
@@ -191,15 +191,15 @@ async def test_fix_flow_for_an_entry_that_is_gone(
 @pytest.mark.freeze_time(tick=True)
 async def test_swapped_meter_noticed_while_running(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     issue_id = f"identity_changed_{entry.entry_id}"
-    simulator.meters[1].program_id = 777  # another meter now answers at unit 1
+    await simulator.set(1, program_id=777)  # another meter now answers at unit 1
     await next_poll(hass)
     assert _state(hass) == "9.5"  # the identity is read back hourly, not at every poll
 
@@ -217,13 +217,13 @@ async def test_swapped_meter_noticed_while_running(
     assert _state(hass) == STATE_UNAVAILABLE
 
     # The original meter is back at unit 1: readings resume and the issue goes.
-    simulator.meters[1].program_id = 40001
+    await simulator.set(1, program_id=40001)
     await next_poll(hass)
     assert _state(hass) == "9.5"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
     # Swapped again, and this time the user accepts the new meter.
-    simulator.meters[1].program_id = 777
+    await simulator.set(1, program_id=777)
     freezer.tick(timedelta(hours=1, minutes=1))
     await next_poll(hass)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None

@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache_with
 
 from custom_components.leviton_meters.const import DOMAIN
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
-from leviton_driver.simulator import MeterSimulator
+from support.simulator_process import SimulatorProcess
 
 from .conftest import make_entry, next_poll, setup_entry
 
@@ -72,7 +72,7 @@ def _value(hass: HomeAssistant, entity_id: str) -> float:
 )
 async def test_series_2000_sensor_classes(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     entity_registry: er.EntityRegistry,
     key: str,
     device_class: SensorDeviceClass | None,
@@ -80,7 +80,7 @@ async def test_series_2000_sensor_classes(
     unit: str | None,
     category: EntityCategory | None,
 ) -> None:
-    entry = make_entry(simulator, 1)
+    entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     entity_id = f"sensor.meter_1_{key}"
     state = hass.states.get(entity_id)
@@ -97,8 +97,8 @@ async def test_series_2000_sensor_classes(
     assert registered.translation_key == reading
 
 
-async def test_series_2000_values(hass: HomeAssistant, simulator: MeterSimulator) -> None:
-    await setup_entry(hass, make_entry(simulator, 1))
+async def test_series_2000_values(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
+    await setup_entry(hass, await make_entry(simulator, 1))
     assert _value(hass, "sensor.meter_1_energy_delivered") == pytest.approx(5000.0, abs=0.2)
     assert _value(hass, "sensor.meter_1_energy_received") == 0.0
     assert _value(hass, "sensor.meter_1_peak_demand") == 9.5
@@ -111,9 +111,9 @@ async def test_series_2000_values(hass: HomeAssistant, simulator: MeterSimulator
 
 
 async def test_series_1000_2000_device(
-    hass: HomeAssistant, simulator: MeterSimulator, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant, simulator: SimulatorProcess, device_registry: dr.DeviceRegistry
 ) -> None:
-    entry = make_entry(simulator, 1, title="Main panel")
+    entry = await make_entry(simulator, 1, title="Main panel")
     await setup_entry(hass, entry)
     device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_40001")})
     assert device is not None
@@ -128,7 +128,7 @@ async def test_series_1000_2000_device(
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert len(devices) == 1
 
-    await setup_entry(hass, make_entry(simulator, 2))
+    await setup_entry(hass, await make_entry(simulator, 2))
     device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_40002")})
     assert device is not None
     assert device.model == "Series 1000"
@@ -137,11 +137,11 @@ async def test_series_1000_2000_device(
 
 async def test_series_8000_points_are_devices(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    entry = make_entry(simulator, 3, title="Tower")
+    entry = await make_entry(simulator, 3, title="Tower")
     await setup_entry(hass, entry)
     meter = device_registry.async_get_device(identifiers={(DOMAIN, "s8000_40003")})
     assert meter is not None
@@ -162,10 +162,10 @@ async def test_series_8000_points_are_devices(
         assert device.manufacturer == "Leviton"
         assert device.model == "Series 8000 metering point"
 
-    sim = simulator.meters[3]
+    point_loads = (await simulator.meter(3))["point_loads"]
     for point in (1, 8):
         assert _value(hass, f"sensor.tower_point_{point}_power") == pytest.approx(
-            sim.point_load(point) * 1000, abs=1
+            point_loads[str(point)] * 1000, abs=1
         )
         energy = hass.states.get(f"sensor.tower_point_{point}_energy_delivered")
         assert energy is not None
@@ -195,15 +195,15 @@ async def test_series_8000_points_are_devices(
 
 
 async def test_unavailable_while_silent_and_back_after(
-    hass: HomeAssistant, simulator: MeterSimulator, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, simulator: SimulatorProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await setup_entry(hass, make_entry(simulator, 1, timeout=0.2))
+    await setup_entry(hass, await make_entry(simulator, 1, link_timeout=0.2))
     entity = "sensor.meter_1_peak_demand"
     assert _value(hass, entity) == 9.5
     caplog.set_level(logging.INFO, logger="custom_components.leviton_meters")
     caplog.clear()
 
-    simulator.faults.rates["timeout"] = 1.0
+    await simulator.faults(timeout=1.0)
     for _ in range(3):
         await next_poll(hass)
         state = hass.states.get(entity)
@@ -215,7 +215,7 @@ async def test_unavailable_while_silent_and_back_after(
     assert "Meter 1 (unit 1)" in gone[0].getMessage()
     assert "The meter does not answer: unit 1 on tcp://127.0.0.1" in gone[0].getMessage()
 
-    simulator.faults.rates.clear()
+    await simulator.faults()
     for _ in range(2):
         await next_poll(hass)
     assert _value(hass, entity) == 9.5
@@ -225,23 +225,22 @@ async def test_unavailable_while_silent_and_back_after(
     assert len([r for r in caplog.records if "Error fetching" in r.getMessage()]) == 1
 
 
-async def test_totals_never_go_backwards(hass: HomeAssistant, simulator: MeterSimulator) -> None:
-    await setup_entry(hass, make_entry(simulator, 1))
+async def test_totals_never_go_backwards(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
+    await setup_entry(hass, await make_entry(simulator, 1))
     entity = "sensor.meter_1_energy_delivered"
     before = _value(hass, entity)
-    meter = simulator.meters[1]
-    meter.spec.energy = 100.0  # the meter suddenly reads far lower (a glitch)
+    await simulator.set(1, energy=100.0)  # the meter suddenly reads far lower (a glitch)
     await next_poll(hass)
     assert _value(hass, entity) == before
-    meter.spec.energy = 9000.0  # 4000 kWh more within a minute: beyond any rating
+    await simulator.set(1, energy=9000.0)  # 4000 kWh more within a minute: beyond any rating
     await next_poll(hass)
     assert _value(hass, entity) == before
-    meter.spec.energy = 5000.0
+    await simulator.set(1, energy=5000.0)
     await next_poll(hass)
     assert before <= _value(hass, entity) < before + 0.3
 
 
-async def test_restored_totals_are_kept(hass: HomeAssistant, simulator: MeterSimulator) -> None:
+async def test_restored_totals_are_kept(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -271,8 +270,8 @@ async def test_restored_totals_are_kept(hass: HomeAssistant, simulator: MeterSim
             ),
         ],
     )
-    await setup_entry(hass, make_entry(simulator, 1))
-    await setup_entry(hass, make_entry(simulator, 3))
+    await setup_entry(hass, await make_entry(simulator, 1))
+    await setup_entry(hass, await make_entry(simulator, 3))
     # The meter reads about 5000 kWh; what was shown before the restart was higher.
     assert _value(hass, "sensor.meter_1_energy_delivered") == 6000.0
     assert _value(hass, "sensor.meter_1_peak_demand") == 9.5  # not a total: the meter's value
@@ -291,7 +290,7 @@ async def test_restored_totals_are_kept(hass: HomeAssistant, simulator: MeterSim
 
 async def test_series_8000_sensors_follow_the_profile(
     hass: HomeAssistant,
-    simulator: MeterSimulator,
+    simulator: SimulatorProcess,
     entity_registry: er.EntityRegistry,
     tmp_path: Path,
 ) -> None:
@@ -305,7 +304,7 @@ async def test_series_8000_sensors_follow_the_profile(
     assert len(kept) == len(text.splitlines()) - 3
     profile = tmp_path / "site.yaml"
     profile.write_text("\n".join(kept) + "\n", encoding="utf-8")
-    entry = make_entry(simulator, 3, profile=str(profile))
+    entry = await make_entry(simulator, 3, profile=str(profile))
     await setup_entry(hass, entry)
     entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
     assert len(entities) == 1 + 8 * 5

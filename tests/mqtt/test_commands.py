@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from conftest import StartSimulator
+from support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, bridge_config, bus, publish
 

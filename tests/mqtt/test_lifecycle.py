@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import StartSimulator
+from support.inprocess import StartSimulator
 
 from .conftest import (
     Broker,

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conftest import StartSimulator
 from leviton_bridge.daemon import Bridge
 from leviton_bridge.poller import BusPoller, MeterState
+from leviton_bridge.simulator import LineSettings
 from leviton_driver.connection import PacketTrace
-from leviton_driver.simulator import LineSettings
+from support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from conftest import StartSimulator
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
     SERIES_8000_METER_READINGS,
     SERIES_8000_POINT_READINGS,
 )
+from support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, bridge_config, bus, publish, retained
 

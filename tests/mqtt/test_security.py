@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import StartSimulator
+from support.inprocess import StartSimulator
 
 from .conftest import RunBridge, StartBroker, bridge_config, bus, make_pki, retained
 

@@ -11,31 +11,27 @@ URLs (see the README):
 
 Any URL takes ``timeout=SECONDS`` (default 1.0: the manual promises an answer in under 500 ms).
 
-The pymodbus link differs from the stock modbus-connection one in two ways, both invisible to
-code typed against ``ModbusUnit``:
-
-* Function 0x11 answers come back whole. pymodbus reads the last byte of a 0x11 answer as the
-  run status, where Leviton sends the status second and ASCII to the end, so the stock decoder
-  drops the last character of the demand-reset counter.
-* The raw bytes received for the request in flight are kept, so that a request that times out
-  can be explained: nothing came back, a frame failed its CRC, a frame was cut short, or
-  something else arrived (see ``PacketTrace.diagnose``).
+The pymodbus link differs from the stock modbus-connection one in ways invisible to code typed
+against ``ModbusUnit`` (``modbus_compat`` holds each): 0x11 answers come back whole; the raw
+bytes of the request in flight are kept, so that a failed request can be explained (nothing came
+back, a bad CRC, a cut-short frame, something else: ``PacketTrace.diagnose``); exception answers
+keep their code on every supported pymodbus; and a bus scan can ask for quick answers.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from modbus_connection import ModbusConnectionError, ModbusSerialParams, ModbusTcpParams
 from modbus_connection.pymodbus import ModbusConnection
-from pymodbus import FramerType
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer.rtu import FramerRTU
-from pymodbus.pdu.other_message import ReportDeviceIdResponse
 
+from . import modbus_compat
 from .errors import ConfigurationError
 
 try:
@@ -199,19 +195,6 @@ def parse_url(url: str) -> LinkSettings:
     )
 
 
-class WholeReportServerIdResponse(ReportDeviceIdResponse):
-    """A 0x11 answer kept whole: ``identifier`` is every byte after the byte count.
-
-    Leviton answers device id 0x31, run status 0xFF, then ASCII to the end of the frame;
-    pymodbus's own response takes the last byte as the run status and drops it.
-    """
-
-    def decode(self, data: bytes) -> None:
-        self.byte_count = int(data[0]) if data else 0
-        self.identifier = bytes(data[1 : 1 + self.byte_count])
-        self.status = len(self.identifier) > 1 and self.identifier[1] == 0xFF
-
-
 class PacketTrace:
     """The bytes sent and received for the request in flight on one link."""
 
@@ -279,7 +262,10 @@ def _rtu_answer_size(data: bytes) -> int | None:
 
 
 class LevitonConnection(ModbusConnection):
-    """A modbus-connection pymodbus link with whole 0x11 answers and a packet trace."""
+    """A modbus-connection pymodbus link with whole 0x11 answers and a packet trace.
+
+    What it changes in the stock link is done by ``modbus_compat``.
+    """
 
     def __init__(self, settings: LinkSettings, **kwargs: Any) -> None:
         super().__init__(settings.params, timeout=settings.timeout, **kwargs)
@@ -287,40 +273,29 @@ class LevitonConnection(ModbusConnection):
         self.trace = PacketTrace(settings.framing)
 
     async def _create_client(self) -> Any:
-        if self.settings.kind == "rtu+tcp":
-            # pyserial's socket:// handler connects with a blocking call inside the event
-            # loop; pymodbus's asyncio TCP client with RTU framing does the same job without.
-            address = self.settings.params
-            assert isinstance(address, ModbusSerialParams)
-            host, _, port = address.device.removeprefix("socket://").rpartition(":")
-            client: Any = AsyncModbusTcpClient(
-                host.strip("[]"),
-                port=int(port),
-                framer=FramerType.RTU,
-                timeout=self.settings.timeout,
-                name="leviton_meters",
-                reconnect_delay=0,
-                retries=0,
-                trace_connect=self._on_trace_connect,
-                trace_packet=self.trace,
-            )
-            try:
-                connected = await client.connect()
-            except (ModbusException, OSError) as err:
-                client.close()
-                raise ModbusConnectionError(f"could not connect to {host}:{port} ({err})") from err
-            if not connected:
-                client.close()
-                raise ModbusConnectionError(f"could not connect to {host}:{port}")
-        else:
+        if self.settings.kind != "rtu+tcp":
             client = await super()._create_client()
-            # pymodbus's trace hook is a constructor argument that modbus-connection does not
-            # pass; attach ours to the transaction manager it built. Without it, failures are
-            # still reported, only less precisely (as timeouts).
-            manager = getattr(client, "ctx", None)
-            if manager is not None and hasattr(manager, "trace_packet"):
-                manager.trace_packet = self.trace
-        client.register(WholeReportServerIdResponse)
+            modbus_compat.prepare_client(client, self.trace)
+            return client
+        address = self.settings.params
+        assert isinstance(address, ModbusSerialParams)
+        host, _, port = address.device.removeprefix("socket://").rpartition(":")
+        client = modbus_compat.rtu_over_tcp_client(
+            host.strip("[]"),
+            int(port),
+            timeout=self.settings.timeout,
+            trace_connect=self._on_trace_connect,
+            trace_packet=self.trace,
+        )
+        modbus_compat.prepare_client(client, self.trace)
+        try:
+            connected = await client.connect()
+        except (ModbusException, OSError) as err:
+            client.close()
+            raise ModbusConnectionError(f"could not connect to {host}:{port} ({err})") from err
+        if not connected:
+            client.close()
+            raise ModbusConnectionError(f"could not connect to {host}:{port}")
         return client
 
     async def _connect_client(self) -> Any:
@@ -334,6 +309,23 @@ class LevitonConnection(ModbusConnection):
             raise ModbusConnectionError(
                 f"could not open serial port {self.settings.url}: {err}"
             ) from err
+
+    @contextlib.contextmanager
+    def quick_answers(self, seconds: float, *, silent_ids: int = 0) -> Iterator[None]:
+        """Wait at most ``seconds`` for each answer while the block runs (a bus scan), and
+        let ``silent_ids`` unanswered requests in a row pass without dropping the link."""
+        client = modbus_compat.live_client(self)
+        if client is None:
+            yield
+            return
+        if silent_ids:
+            modbus_compat.tolerate_silence(client, silent_ids)
+        try:
+            with modbus_compat.request_timeout(client, seconds):
+                yield
+        finally:
+            if silent_ids:
+                modbus_compat.tolerate_silence(client, 3)
 
 
 def open_connection(url: str | LinkSettings) -> LevitonConnection:

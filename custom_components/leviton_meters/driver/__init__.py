@@ -7,16 +7,32 @@ simulator is test and tooling code and lives with the bridge (``leviton_bridge.s
 Where to look:
 
 * ``registers.py``: the Series 1000/2000 register map, with the manual's ambiguities.
-* ``catalogue.py``: every reading (key, name, unit, classes, BACnet unit, precision).
+* ``catalogue.py``: every reading (key, name, unit, classes, BACnet unit and slot, precision).
 * ``profile.py`` and ``profiles/``: the Series 8000 register profile (provisional default).
-* ``identity.py``: function 0x11 answers and model numbers.
-* ``meter.py``: meters on a bus (identify, read, reset peak demand, change unit id).
-* ``connection.py``: connection URLs and the Modbus link.
+* ``model_numbers.py``: Leviton model numbers; ``report_id.py``: function 0x11 answers.
+* ``meter.py``: what every meter offers, and its one description (series, readings, points,
+  demand reset, model label) that every face uses.
+* ``series1000.py``, ``series8000.py``: the two kinds of meter.
+* ``detection.py``: which meter answers at a unit id (probe, series, Leviton evidence, scan).
+* ``bus.py``: one link and its meters, for the bridge and the command line.
+* ``connection.py``: connection URLs and the Modbus link; ``modbus_compat.py`` holds every use
+  of pymodbus's and modbus-connection's internals.
 * ``guard.py``: the glitch guard for energy totals, and power derived from them.
 """
 
+from .bus import SCAN_TIMEOUT, Bus
 from .catalogue import READINGS, Reading, Scope
 from .connection import LinkSettings, parse_url
+from .detection import (
+    ScanResult,
+    async_configured_meter,
+    async_detect_meter,
+    async_probe_meter,
+    async_scan,
+    configured_meter,
+    no_answer_advice,
+    no_answer_error,
+)
 from .errors import (
     ConfigurationError,
     ConnectError,
@@ -33,22 +49,27 @@ from .errors import (
     VerificationError,
 )
 from .meter import (
+    OPTION_DERIVED_POWER,
+    OPTION_PROFILE,
     SERIES_CHOICES,
-    Bus,
+    SERIES_OPTIONS,
     DemandResetResult,
     Identity,
+    IdentityCheck,
     LevitonMeter,
-    Series1000Meter,
-    Series8000Meter,
+    Series,
     Snapshot,
     check_unit_id,
-    detect_meter,
 )
-from .profile import Profile, load_profile
+from .profile import Profile, async_load_profile, load_profile
 
 __all__ = [
+    "OPTION_DERIVED_POWER",
+    "OPTION_PROFILE",
     "READINGS",
+    "SCAN_TIMEOUT",
     "SERIES_CHOICES",
+    "SERIES_OPTIONS",
     "Bus",
     "ConfigurationError",
     "ConnectError",
@@ -57,6 +78,7 @@ __all__ = [
     "ExceptionResponseError",
     "GarbledResponseError",
     "Identity",
+    "IdentityCheck",
     "LevitonError",
     "LevitonMeter",
     "LinkSettings",
@@ -67,14 +89,21 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Reading",
+    "ScanResult",
     "Scope",
-    "Series1000Meter",
-    "Series8000Meter",
+    "Series",
     "ShortResponseError",
     "Snapshot",
     "VerificationError",
+    "async_configured_meter",
+    "async_detect_meter",
+    "async_load_profile",
+    "async_probe_meter",
+    "async_scan",
     "check_unit_id",
-    "detect_meter",
+    "configured_meter",
     "load_profile",
+    "no_answer_advice",
+    "no_answer_error",
     "parse_url",
 ]

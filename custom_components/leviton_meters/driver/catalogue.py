@@ -6,7 +6,10 @@ meter class to fill it). Values are plain strings so that this module imports no
 Home Assistant, MQTT or BACnet libraries:
 
 * ``device_class`` / ``state_class`` / ``entity_category`` use Home Assistant's string values.
-* ``bacnet_units`` uses the BACnet ``EngineeringUnits`` enumeration names.
+* ``bacnet_units`` uses the BACnet ``EngineeringUnits`` enumeration names, and
+  ``bacnet_slot`` is the reading's fixed place in a point's block of BACnet instance numbers
+  (see the bridge's ``bacnet/mapping.py``): never renumber a slot, building-automation systems
+  bind to the numbers. A new reading takes a free slot (14 is free; 15 is the reset object).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Reading:
     device_class: str | None
     state_class: str | None
     bacnet_units: str
+    bacnet_slot: int
     precision: int
     """Decimal places worth showing (the meter's resolution)."""
     scope: Scope = Scope.METER
@@ -55,6 +59,7 @@ ENERGY_DELIVERED: Final = Reading(
     device_class="energy",
     state_class="total_increasing",
     bacnet_units="kilowattHours",
+    bacnet_slot=0,
     precision=1,
     total=True,
     cov_increment=0.1,
@@ -67,6 +72,7 @@ ENERGY_RECEIVED: Final = Reading(
     device_class="energy",
     state_class="total_increasing",
     bacnet_units="kilowattHours",
+    bacnet_slot=1,
     precision=1,
     total=True,
     cov_increment=0.1,
@@ -79,6 +85,7 @@ PEAK_DEMAND: Final = Reading(
     device_class="power",
     state_class="measurement",
     bacnet_units="kilowatts",
+    bacnet_slot=2,
     precision=2,
     cov_increment=0.01,
     description="Highest 15-minute rolling demand since the last demand reset",
@@ -90,6 +97,7 @@ DERIVED_POWER: Final = Reading(
     device_class="power",
     state_class="measurement",
     bacnet_units="kilowatts",
+    bacnet_slot=3,
     precision=2,
     cov_increment=0.05,
     description=(
@@ -104,6 +112,7 @@ DEMAND_RESET_COUNT: Final = Reading(
     device_class=None,
     state_class="total_increasing",
     bacnet_units="noUnits",
+    bacnet_slot=4,
     precision=0,
     entity_category="diagnostic",
     cov_increment=1,
@@ -116,6 +125,7 @@ UPTIME: Final = Reading(
     device_class="duration",
     state_class="total_increasing",
     bacnet_units="seconds",
+    bacnet_slot=5,
     precision=0,
     entity_category="diagnostic",
     cov_increment=60,
@@ -128,6 +138,7 @@ POWER: Final = Reading(
     device_class="power",
     state_class="measurement",
     bacnet_units="watts",
+    bacnet_slot=6,
     precision=0,
     scope=Scope.POINT,
     cov_increment=10,
@@ -142,6 +153,7 @@ REACTIVE_ENERGY_DELIVERED: Final = Reading(
     device_class=None,
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
+    bacnet_slot=7,
     precision=1,
     scope=Scope.POINT,
     total=True,
@@ -155,6 +167,7 @@ REACTIVE_ENERGY_RECEIVED: Final = Reading(
     device_class=None,
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
+    bacnet_slot=8,
     precision=1,
     scope=Scope.POINT,
     total=True,
@@ -168,6 +181,7 @@ REACTIVE_POWER: Final = Reading(
     device_class="reactive_power",
     state_class="measurement",
     bacnet_units="voltAmperesReactive",
+    bacnet_slot=9,
     precision=0,
     scope=Scope.POINT,
     cov_increment=10,
@@ -175,7 +189,7 @@ REACTIVE_POWER: Final = Reading(
 )
 
 
-def _voltage(phase: str) -> Reading:
+def _voltage(phase: str, slot: int) -> Reading:
     return Reading(
         key=f"voltage_{phase.lower()}",
         name=f"Voltage phase {phase}",
@@ -183,17 +197,34 @@ def _voltage(phase: str) -> Reading:
         device_class="voltage",
         state_class="measurement",
         bacnet_units="volts",
+        bacnet_slot=slot,
         precision=1,
         cov_increment=1,
         description=f"Phase {phase} voltage",
     )
 
 
-VOLTAGE_A: Final = _voltage("A")
-VOLTAGE_B: Final = _voltage("B")
-VOLTAGE_C: Final = _voltage("C")
+VOLTAGE_A: Final = _voltage("A", 10)
+VOLTAGE_B: Final = _voltage("B", 11)
+VOLTAGE_C: Final = _voltage("C", 12)
+PROGRAM_ID: Final = Reading(
+    key="program_id",
+    name="Program id",
+    unit=None,
+    device_class=None,
+    state_class=None,
+    bacnet_units="noUnits",
+    bacnet_slot=13,
+    precision=0,
+    entity_category="diagnostic",
+    description=(
+        "The meter's program id (register 45004, 'fn' in its 0x11 answer); Leviton correlates "
+        "it with the serial number on the label, but it is not that number"
+    ),
+)
 
-#: Series 1000/2000, per meter, in display order.
+#: Series 1000/2000, per meter, in display order (the meter leaves out derived power when it
+#: is switched off).
 SERIES_1000_READINGS: Final[tuple[Reading, ...]] = (
     ENERGY_DELIVERED,
     ENERGY_RECEIVED,
@@ -201,6 +232,7 @@ SERIES_1000_READINGS: Final[tuple[Reading, ...]] = (
     DERIVED_POWER,
     DEMAND_RESET_COUNT,
     UPTIME,
+    PROGRAM_ID,
 )
 
 #: Series 8000, per metering point.
@@ -213,8 +245,14 @@ SERIES_8000_POINT_READINGS: Final[tuple[Reading, ...]] = (
     REACTIVE_POWER,
 )
 
-#: Series 8000, per meter.
-SERIES_8000_METER_READINGS: Final[tuple[Reading, ...]] = (VOLTAGE_A, VOLTAGE_B, VOLTAGE_C)
+#: Series 8000, per meter (the meter leaves out what its profile does not map, and the program
+#: id when its 0x11 answer gives none).
+SERIES_8000_METER_READINGS: Final[tuple[Reading, ...]] = (
+    VOLTAGE_A,
+    VOLTAGE_B,
+    VOLTAGE_C,
+    PROGRAM_ID,
+)
 
 #: Every reading by key.
 READINGS: Final[dict[str, Reading]] = {

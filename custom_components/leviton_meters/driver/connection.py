@@ -46,6 +46,7 @@ _PORT_ERRORS: Final = (OSError, _TermiosError)
 DEFAULT_TIMEOUT: Final = 1.0
 DEFAULT_TCP_PORT: Final = 502
 DEFAULT_RTU_OVER_TCP_PORT: Final = 4196
+_MAX_URL: Final = 1000
 _BAUD_RATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _URL_HELP: Final = (
     "expected tcp://HOST:PORT, rtu+tcp://HOST:PORT or "
@@ -112,6 +113,19 @@ def parse_url(url: str) -> LinkSettings:
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError(f"connection URL is empty; {_URL_HELP}")
     url = url.strip()
+    if len(url) > _MAX_URL:
+        raise ConfigurationError(
+            f"connection URL of {len(url)} characters; {_URL_HELP} (at most {_MAX_URL} characters)"
+        )
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        raise ConfigurationError(
+            f"connection URL {url!r} contains a control character; {_URL_HELP}"
+        )
+    if "://" not in url and ":" in url and url.rsplit(":", 1)[-1].isdigit():
+        raise ConfigurationError(
+            f"connection URL {url!r} has no scheme: write tcp://{url} for Modbus TCP, or "
+            f"rtu+tcp://{url} for RTU frames over TCP"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -223,9 +237,19 @@ class PacketTrace:
             return None
         shown = data[:24].hex(" ") + (" ..." if len(data) > 24 else "")
         if self.framing != "rtu":
+            if _looks_like_rtu(data):
+                return "garbled", (
+                    f"the answer is a Modbus RTU frame, not Modbus TCP ({shown}): the device "
+                    "passes RTU frames through; connect with RTU over TCP (rtu+tcp://) instead"
+                )
             return (
                 "garbled",
                 f"received {len(data)} bytes that are not a Modbus TCP answer: {shown}",
+            )
+        if _looks_like_mbap(data):
+            return "garbled", (
+                f"the answer is framed as Modbus TCP, not RTU ({shown}): the device is a Modbus "
+                "TCP server; connect with Modbus TCP (tcp://) instead of RTU over TCP"
             )
         expected_unit = self.sent[0] if self.sent else None
         expected_function = self.sent[1] if len(self.sent) > 1 else None
@@ -247,6 +271,23 @@ class PacketTrace:
         if len(data) < 4 and data[:1] == bytes([expected_unit or 0]):
             return "short", f"only {len(data)} bytes of an answer arrived ({shown})"
         return "garbled", f"received bytes that are not an answer to this request: {shown}"
+
+
+def _looks_like_mbap(data: bytes) -> bool:
+    """A Modbus TCP frame: protocol id 0, and a length field that counts the rest exactly."""
+    return (
+        len(data) >= 8 and data[2:4] == b"\x00\x00" and int.from_bytes(data[4:6]) == len(data) - 6
+    )
+
+
+def _looks_like_rtu(data: bytes) -> bool:
+    """A whole Modbus RTU frame: a size its header announces, and a CRC that holds."""
+    if len(data) < 5:
+        return False
+    size = _rtu_answer_size(data)
+    if size is None or size != len(data):
+        return False
+    return int.from_bytes(data[-2:], "big") == FramerRTU.compute_CRC(data[:-2])
 
 
 def _rtu_answer_size(data: bytes) -> int | None:
@@ -271,11 +312,14 @@ class LevitonConnection(ModbusConnection):
         super().__init__(settings.params, timeout=settings.timeout, **kwargs)
         self.settings = settings
         self.trace = PacketTrace(settings.framing)
+        self._quick: tuple[float, int] | None = None
+        self._quick_touched: list[tuple[Any, float]] = []
 
     async def _create_client(self) -> Any:
         if self.settings.kind != "rtu+tcp":
             client = await super()._create_client()
             modbus_compat.prepare_client(client, self.trace)
+            self._apply_quick(client)
             return client
         address = self.settings.params
         assert isinstance(address, ModbusSerialParams)
@@ -288,6 +332,7 @@ class LevitonConnection(ModbusConnection):
             trace_packet=self.trace,
         )
         modbus_compat.prepare_client(client, self.trace)
+        self._apply_quick(client)
         try:
             connected = await client.connect()
         except (ModbusException, OSError) as err:
@@ -313,19 +358,30 @@ class LevitonConnection(ModbusConnection):
     @contextlib.contextmanager
     def quick_answers(self, seconds: float, *, silent_ids: int = 0) -> Iterator[None]:
         """Wait at most ``seconds`` for each answer while the block runs (a bus scan), and
-        let ``silent_ids`` unanswered requests in a row pass without dropping the link."""
-        client = modbus_compat.live_client(self)
-        if client is None:
+        let ``silent_ids`` unanswered requests in a row pass without dropping the link. A link
+        opened again during the block (after a failed request on an RTU link) gets the same."""
+        self._quick = (seconds, silent_ids)
+        if (client := modbus_compat.live_client(self)) is not None:
+            self._apply_quick(client)
+        try:
             yield
+        finally:
+            self._quick = None
+            touched, self._quick_touched = self._quick_touched, []
+            for client, own in touched:
+                modbus_compat.set_request_timeout(client, own)
+                if silent_ids:
+                    modbus_compat.tolerate_silence(client, 3)
+
+    def _apply_quick(self, client: Any) -> None:
+        if self._quick is None:
             return
+        seconds, silent_ids = self._quick
+        own = modbus_compat.set_request_timeout(client, min(seconds, self.settings.timeout))
+        if own is not None:
+            self._quick_touched.append((client, own))
         if silent_ids:
             modbus_compat.tolerate_silence(client, silent_ids)
-        try:
-            with modbus_compat.request_timeout(client, seconds):
-                yield
-        finally:
-            if silent_ids:
-                modbus_compat.tolerate_silence(client, 3)
 
 
 def open_connection(url: str | LinkSettings) -> LevitonConnection:

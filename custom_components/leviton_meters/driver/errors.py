@@ -88,6 +88,11 @@ class NoModbusMeterError(MeterTimeoutError):
 
     kind = "no_modbus"
 
+    def __init__(self, connection: str, unit: int | None, advice: str) -> None:
+        self.advice = advice
+        """What to check, for the kind of link (a user interface shows it on its own)."""
+        super().__init__(connection, unit, f"nothing answers Modbus at this unit id. {advice}")
+
 
 class VerificationError(MeterError):
     """A write was accepted but reading back shows the meter did not act on it."""

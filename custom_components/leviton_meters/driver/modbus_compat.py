@@ -1,6 +1,6 @@
 """Every use of modbus-connection's and pymodbus's internals, fenced in one module.
 
-The driver talks Modbus through modbus-connection's public ``ModbusUnit``. Four things it needs
+The driver talks Modbus through modbus-connection's public ``ModbusUnit``. Five things it needs
 are not public; each is done here, and ``tests/driver/test_compat_canaries.py`` (run on every
 pymodbus the project supports: the bridge's pinned one and Home Assistant's 3.11.x) fails
 loudly when an upgrade moves what it relies on:
@@ -17,6 +17,9 @@ loudly when an upgrade moves what it relies on:
   ExceptionResponse`` while ``pymodbus.pdu.ExceptionResponse`` (the class modbus-connection
   checks) is another class, so every exception answer reaches us as a plain ``ModbusError``
   without its code. The client's answers are converted to the class modbus-connection knows.
+* **Bytes that make no answer** (an echoing gateway, garbage): pymodbus raises out of the
+  transport's ``data_received``, so asyncio logs a traceback and drops the link; the client's
+  transaction manager's ``callback_data`` is wrapped to drop those bytes instead.
 * **A shorter timeout for some requests** (a bus scan on a link a meter already uses, whose
   timeout is that meter's): the transaction manager reads its per-request timeout from
   ``client.ctx.comm_params.timeout_connect``; it is lowered for the duration and restored.
@@ -30,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse as PublicExceptionResponse
 from pymodbus.pdu import pdu as pdu_base
 from pymodbus.pdu.other_message import ReportDeviceIdResponse
@@ -72,13 +77,30 @@ def _public_exception(response: Any) -> Any:
     return response
 
 
+def _tolerant(callback_data: Callable[..., int]) -> Callable[..., int]:
+    """pymodbus raises out of ``data_received`` on bytes it cannot decode (an echo, garbage):
+    asyncio then logs a traceback and drops the link. Bytes that make no answer are dropped
+    instead; the request waiting for its answer times out, and the packet trace says why."""
+
+    @functools.wraps(callback_data)
+    def tolerant(data: bytes, addr: Any = None) -> int:
+        try:
+            return callback_data(data, addr)
+        except ModbusException:
+            return len(data)
+
+    return tolerant
+
+
 def prepare_client(client: Any, trace: Callable[[bool, bytes], bytes]) -> None:
-    """Teach a freshly built pymodbus client our three tricks (see the module docstring)."""
+    """Teach a freshly built pymodbus client our tricks (see the module docstring)."""
     client.register(WholeReportServerIdResponse)
     manager = getattr(client, "ctx", None)
     if manager is not None and hasattr(manager, "trace_packet"):
         # Without it, failures are still reported, only less precisely (as timeouts).
         manager.trace_packet = trace
+    if manager is not None and hasattr(manager, "callback_data"):
+        manager.callback_data = _tolerant(manager.callback_data)
     if SPLIT_EXCEPTION_RESPONSE:
         execute = client.execute
 
@@ -116,27 +138,57 @@ def live_client(connection: Any) -> Any | None:
     return getattr(connection, "_client", None)
 
 
-@contextlib.contextmanager
-def request_timeout(client: Any, seconds: float) -> Iterator[None]:
-    """Wait at most ``seconds`` for each answer on ``client`` while the block runs."""
+def set_request_timeout(client: Any, seconds: float) -> float | None:
+    """Make ``client`` wait at most ``seconds`` for each answer; returns what it waited before
+    (None, and nothing changed, on a client that keeps its timeout elsewhere)."""
     params = getattr(getattr(client, "ctx", None), "comm_params", None)
     if params is None or not hasattr(params, "timeout_connect"):
-        yield  # an unknown client: the link's own timeout applies
-        return
-    before = params.timeout_connect
-    params.timeout_connect = min(before, seconds)
-    try:
-        yield
-    finally:
-        params.timeout_connect = before
+        return None
+    before: float = params.timeout_connect
+    params.timeout_connect = seconds
+    return before
 
 
 def tolerate_silence(client: Any, count: int) -> None:
     """Let ``count`` unanswered requests in a row pass before pymodbus drops the link.
 
     pymodbus closes a socket link after a few requests in a row got no answer; on a bus where
-    silence is expected (a scan of empty unit ids) that would reconnect every few ids.
+    silence is expected (a scan of empty unit ids) that would reconnect every few ids, and a
+    new link would not have the scan's short timeout. ``set_max_no_responses`` (public) sets the
+    allowance only from the next answer on; the count in progress is set too.
     """
     setter = getattr(client, "set_max_no_responses", None)
     if setter is not None:
         setter(count)
+    manager = getattr(client, "ctx", None)
+    if manager is not None and hasattr(manager, "count_until_disconnect"):
+        manager.count_until_disconnect = count
+
+
+class _NoResponseFilter(logging.Filter):
+    """Drops pymodbus's "No response received" errors (with the frame dumps pymodbus appends
+    to them) and its "Repeating...." stand-in for a repeated message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(
+            ("No response received", "ERROR: No response received", "Repeating....")
+        )
+
+
+#: The logger pymodbus writes through (``pymodbus.logging.Log``).
+PYMODBUS_LOGGER: Final = "pymodbus.logging"
+
+
+@contextlib.contextmanager
+def quiet_no_response_logs() -> Iterator[None]:
+    """Keep pymodbus's "No response received" errors out of the log while the block runs
+    (a bus scan, where silence is the expected answer at most unit ids). Every other pymodbus
+    message still goes through."""
+    logger = logging.getLogger(PYMODBUS_LOGGER)
+    quiet = _NoResponseFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

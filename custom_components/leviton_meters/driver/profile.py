@@ -7,6 +7,7 @@ also uses; ``load_profile`` validates a user's file and says exactly what is wro
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -17,14 +18,18 @@ import voluptuous as vol
 import yaml
 from modbus_connection.model import Component, float32, int32, integer, uint32
 
-from .catalogue import SERIES_8000_METER_READINGS, SERIES_8000_POINT_READINGS
+from .catalogue import PROGRAM_ID, SERIES_8000_METER_READINGS, SERIES_8000_POINT_READINGS
 from .errors import ProfileError
 
 PROFILE_DIR: Final = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE_PATH: Final = PROFILE_DIR / "series8000_provisional.yaml"
 POINT_COUNTS: Final = (8, 12, 24)
 TYPE_WIDTHS: Final = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2}
-METER_KEYS: Final = ("point_count", *(r.key for r in SERIES_8000_METER_READINGS))
+#: Readings of the whole meter that a profile can map (the program id comes from 0x11).
+METER_KEYS: Final = (
+    "point_count",
+    *(r.key for r in SERIES_8000_METER_READINGS if r is not PROGRAM_ID),
+)
 POINT_KEYS: Final = tuple(r.key for r in SERIES_8000_POINT_READINGS)
 
 
@@ -151,7 +156,7 @@ def parse_profile(data: Any, source: str) -> Profile:
     try:
         valid = PROFILE_SCHEMA(data)
     except vol.MultipleInvalid as err:
-        problems = "; ".join(f"{_where(e.path)}: {e.msg}" for e in err.errors)
+        problems = "; ".join(sorted(f"{_where(e.path)}: {e.msg}" for e in err.errors))
         raise ProfileError(f"profile {source}: {problems}") from None
     points = valid["points"]
     point_registers = {
@@ -231,6 +236,11 @@ def load_profile(path: str | Path | None = None) -> Profile:
     except OSError:
         stamp = None  # reported by the read below
     return _load_cached(str(resolved), stamp)
+
+
+async def async_load_profile(path: str | Path | None = None) -> Profile:
+    """``load_profile`` in a worker thread: reading a file must not block an event loop."""
+    return await asyncio.to_thread(load_profile, path)
 
 
 @lru_cache(maxsize=32)

@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_CONNECTION,
+    CONF_DERIVED_POWER,
     CONF_PROFILE,
     CONF_SERIES,
     CONF_UNIT_ID,
@@ -26,8 +27,7 @@ from .coordinator import (
     meter_unique_id,
     report_identity_changed,
 )
-from .driver import ConfigurationError, MeterError, Series1000Meter, detect_meter, load_profile
-from .driver.profile import Profile
+from .driver import ConfigurationError, MeterError, Profile, async_detect_meter, load_profile
 from .link import async_open_link, link_settings
 
 PLATFORMS = [Platform.BUTTON, Platform.SENSOR]
@@ -82,7 +82,7 @@ def _coordinators_for_devices(
                     translation_key="not_loaded",
                     translation_placeholders={"name": entry.title},
                 )
-            if not isinstance(coordinator.meter, Series1000Meter):
+            if not coordinator.meter.can_reset_demand:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
                     translation_key="no_demand_reset",
@@ -115,13 +115,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
             ) from err
     link = async_open_link(hass, entry, settings, unit_id)
     try:
-        meter = await detect_meter(
+        meter = await async_detect_meter(
             link.unit,
             unit_id=unit_id,
             where=link.where,
             series=entry.data.get(CONF_SERIES, "auto"),
             profile=profile,
             trace=link.trace,
+            derived_power=entry.options.get(CONF_DERIVED_POWER, True),
         )
     except MeterError as err:
         await link.release()

@@ -8,7 +8,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import LevitonConfigEntry
-from .driver import Series1000Meter
 from .entity import LevitonEntity
 
 PARALLEL_UPDATES = 1
@@ -26,7 +25,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data
-    if isinstance(coordinator.meter, Series1000Meter):  # the Series 8000 has no documented reset
+    if coordinator.meter.can_reset_demand:
         async_add_entities([ResetPeakDemandButton(coordinator, RESET_PEAK_DEMAND.key)])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+import math
 from typing import Any
 
 import voluptuous as vol
@@ -12,24 +12,22 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlow,
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
 from modbus_connection import ModbusError
 
+from . import forms
 from .const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_CONNECTION,
-    CONF_DERIVED_POWER,
     CONF_DEVICE,
     CONF_HOST,
     CONF_KIND,
     CONF_PARITY,
     CONF_PORT,
-    CONF_PROFILE,
     CONF_SCAN_INTERVAL,
     CONF_SERIES,
     CONF_STOPBITS,
@@ -39,23 +37,24 @@ from .const import (
     KIND_RTU_TCP,
     KIND_SERIAL,
     KIND_TCP,
-    MAX_SCAN_INTERVAL,
-    MIN_SCAN_INTERVAL,
 )
 from .coordinator import LevitonConfigEntry, has_identity, meter_unique_id
 from .driver import (
+    SCAN_TIMEOUT,
     ConfigurationError,
     ConnectError,
+    Identity,
     LevitonMeter,
+    LinkSettings,
     MeterError,
     MeterTimeoutError,
+    NoModbusMeterError,
     NotLevitonError,
-    Series1000Meter,
-    detect_meter,
-    load_profile,
+    ScanResult,
+    async_detect_meter,
+    async_scan,
+    no_answer_advice,
 )
-from .driver.connection import LinkSettings
-from .driver.meter import Identity
 from .link import (
     LinkInUseError,
     async_check_link,
@@ -63,6 +62,7 @@ from .link import (
     link_settings,
     temporary_links,
 )
+from .options_flow import LevitonOptionsFlow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,27 +70,19 @@ CONF_NAME = "name"
 CONF_FIRST = "first_unit"
 CONF_LAST = "last_unit"
 CONF_FOUND = "meter"
-SCAN_TIMEOUT = 0.6  # the manual: a meter answers within 500 ms
-BAUD_RATES = ["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]
 
 
-def _unit_selector() -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(min=1, max=247, step=1, mode=selector.NumberSelectorMode.BOX)
-    )
+def scan_promise(count: int, answer_timeout: float) -> int:
+    """The longest a scan of ``count`` silent ids takes, in whole seconds: one request each,
+    waiting ``answer_timeout``, with a tenth to spare for the link itself."""
+    return math.ceil(count * answer_timeout * 1.1)
 
 
-def _list_serial_ports() -> list[str]:
-    from serial.tools import list_ports
-
-    return sorted(port.device for port in list_ports.comports())
-
-
-def _describe(identity: Identity) -> dict[str, str]:
+def _describe(meter: LevitonMeter, identity: Identity) -> dict[str, str]:
     """Placeholders showing a found meter to the user."""
     return {
         "unit": str(identity.unit_id),
-        "series": identity.series,
+        "series": meter.model_label,
         "model": identity.model or "not reported",
         "hardware": identity.hardware_version or "?",
         "software": identity.software_version or "?",
@@ -98,14 +90,6 @@ def _describe(identity: Identity) -> dict[str, str]:
         "points": str(identity.points) if identity.points else "-",
         "notes": "\n".join(f"- {note}" for note in identity.notes) or "-",
     }
-
-
-def _series_choice(meter: LevitonMeter) -> str:
-    """The series to store: what identification found, "auto" where it could not tell."""
-    identity = meter.identity
-    if identity is not None and identity.series in ("1000", "2000", "8000"):
-        return identity.series
-    return "auto"
 
 
 class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -155,7 +139,9 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_KIND: KIND_SERIAL,
                 CONF_DEVICE: user_input[CONF_DEVICE],
                 CONF_BAUDRATE: int(user_input[CONF_BAUDRATE]),
-                CONF_PARITY: user_input[CONF_PARITY],
+                CONF_PARITY: forms.PARITY_OPTIONS.get(
+                    user_input[CONF_PARITY], user_input[CONF_PARITY]
+                ),
                 CONF_STOPBITS: int(user_input[CONF_STOPBITS]),
                 CONF_BYTESIZE: int(user_input[CONF_BYTESIZE]),
             }
@@ -163,37 +149,13 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 result := await self._connection_chosen(connection, errors, placeholders)
             ) is not None:
                 return result
-        defaults = self._defaults() | (user_input or {})
-        ports = await self.hass.async_add_executor_job(_list_serial_ports)
-        schema = vol.Schema(
-            {
-                vol.Required(
-                    CONF_DEVICE, default=defaults.get(CONF_DEVICE, ports[0] if ports else "")
-                ): (
-                    selector.SelectSelector(
-                        selector.SelectSelectorConfig(
-                            options=ports,
-                            custom_value=True,
-                            mode=selector.SelectSelectorMode.DROPDOWN,
-                        )
-                    )
-                ),
-                vol.Required(CONF_BAUDRATE, default=str(defaults.get(CONF_BAUDRATE, 9600))): (
-                    selector.SelectSelector(selector.SelectSelectorConfig(options=BAUD_RATES))
-                ),
-                vol.Required(
-                    CONF_PARITY, default=defaults.get(CONF_PARITY, "N")
-                ): selector.SelectSelector(
-                    selector.SelectSelectorConfig(options=["N", "E", "O"], translation_key="parity")
-                ),
-                vol.Required(CONF_STOPBITS, default=str(defaults.get(CONF_STOPBITS, 1))): (
-                    selector.SelectSelector(selector.SelectSelectorConfig(options=["1", "2"]))
-                ),
-                vol.Required(CONF_BYTESIZE, default=str(defaults.get(CONF_BYTESIZE, 8))): (
-                    selector.SelectSelector(selector.SelectSelectorConfig(options=["7", "8"]))
-                ),
-            }
-        )
+        defaults = self._defaults() | {
+            key: value for key, value in (user_input or {}).items() if key != CONF_PARITY
+        }
+        if user_input is not None:
+            defaults[CONF_PARITY] = forms.PARITY_OPTIONS.get(user_input[CONF_PARITY], "N")
+        ports = await self.hass.async_add_executor_job(forms.list_serial_ports)
+        schema = forms.serial_schema(defaults, ports)
         return self.async_show_form(
             step_id="serial",
             data_schema=schema,
@@ -228,20 +190,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         if current.get(CONF_KIND, kind) != kind:
             current = {}  # reconfiguring another kind of connection: its host is no default
         defaults = current | (user_input or {})
-        schema = vol.Schema(
-            {
-                vol.Required(
-                    CONF_HOST, default=defaults.get(CONF_HOST, "")
-                ): selector.TextSelector(),
-                vol.Required(
-                    CONF_PORT, default=defaults.get(CONF_PORT, default_port)
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX
-                    )
-                ),
-            }
-        )
+        schema = forms.socket_schema(defaults, default_port)
         return self.async_show_form(
             step_id=step_id,
             data_schema=schema,
@@ -298,8 +247,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             meter = await self._probe(self._settings, entry.data[CONF_UNIT_ID])
         except MeterError as err:
-            errors["base"] = self._probe_error(err)
-            placeholders["error"] = str(err)
+            errors["base"] = self._probe_error(err, placeholders)
             self._reload_unloaded_entry()
             return None
         if has_identity(meter):
@@ -344,17 +292,26 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _probe(self, settings: LinkSettings, unit_id: int) -> LevitonMeter:
         async with temporary_links(self.hass, settings) as links:
             link = await links.unit(unit_id)
-            return await detect_meter(
+            meter: LevitonMeter = await async_detect_meter(
                 link.unit, unit_id=unit_id, where=link.where, trace=link.trace
             )
+            return meter
 
     @staticmethod
-    def _probe_error(err: MeterError) -> str:
+    def _probe_error(err: MeterError, placeholders: dict[str, str]) -> str:
+        """The form's error key for a failed probe; fills the placeholders its text uses."""
+        placeholders["error"] = str(err)
         if isinstance(err, NotLevitonError):
             return "not_leviton"
         if isinstance(err, ConnectError):
             return "cannot_connect"
         if isinstance(err, MeterTimeoutError):
+            # What to check, for the kind of link: said once, not after the driver's words.
+            placeholders["error"] = (
+                err.advice
+                if isinstance(err, NoModbusMeterError)
+                else no_answer_advice(err.connection)
+            )
             return "no_meter"
         return "bad_answer"
 
@@ -369,15 +326,14 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 self._meter = await self._probe(self._settings, unit_id)
             except MeterError as err:
-                errors["base"] = self._probe_error(err)
-                placeholders["error"] = str(err)
+                errors["base"] = self._probe_error(err, placeholders)
             else:
                 return await self._found_meter(self._meter)
         schema = vol.Schema(
             {
                 vol.Required(
                     CONF_UNIT_ID, default=(user_input or {}).get(CONF_UNIT_ID, 1)
-                ): _unit_selector()
+                ): forms.unit_selector()
             }
         )
         return self.async_show_form(
@@ -400,8 +356,8 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_scan()
         schema = vol.Schema(
             {
-                vol.Required(CONF_FIRST, default=1): _unit_selector(),
-                vol.Required(CONF_LAST, default=247): _unit_selector(),
+                vol.Required(CONF_FIRST, default=1): forms.unit_selector(),
+                vol.Required(CONF_LAST, default=247): forms.unit_selector(),
             }
         )
         return self.async_show_form(step_id="scan_settings", data_schema=schema, errors=errors)
@@ -411,6 +367,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             self._scan_task = self.hass.async_create_task(self._scan(), eager_start=False)
         if not self._scan_task.done():
             first, last = self._scan_range
+            assert self._settings is not None
             return self.async_show_progress(
                 step_id="scan",
                 progress_action="scanning",
@@ -418,7 +375,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 description_placeholders={
                     "first": str(first),
                     "last": str(last),
-                    "seconds": str(round((last - first + 1) * SCAN_TIMEOUT)),
+                    "seconds": str(scan_promise(last - first + 1, self._scan_answer_timeout())),
                 },
             )
         task, self._scan_task = self._scan_task, None
@@ -426,29 +383,42 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             _LOGGER.warning("scan failed: %s", task.exception())
         return self.async_show_progress_done(next_step_id="pick")
 
-    async def _scan(self) -> None:
+    def _scan_answer_timeout(self) -> float:
+        """How long the scan waits at each id: its own short timeout, unless the link's is
+        shorter (a shared core connection keeps its own, see ``TemporaryLinks``)."""
         assert self._settings is not None
-        settings = replace(self._settings, timeout=min(self._settings.timeout, SCAN_TIMEOUT))
+        return min(self._settings.timeout, SCAN_TIMEOUT)
+
+    async def _scan(self) -> None:
+        """One request per silent id, each waiting at most the scan's own timeout, also on a
+        link a set-up meter already uses; silence is not logged as an error."""
+        assert self._settings is not None
         first, last = self._scan_range
+        answer_timeout = self._scan_answer_timeout()
         self._found = {}
-        async with temporary_links(self.hass, settings) as links:
-            for index, unit_id in enumerate(range(first, last + 1)):
-                link = await links.unit(unit_id)
-                try:
-                    meter = await detect_meter(
-                        link.unit, unit_id=unit_id, where=link.where, trace=link.trace
-                    )
-                except MeterTimeoutError:
-                    continue
-                except MeterError as err:
-                    _LOGGER.info("unit %s answered but could not be identified: %s", unit_id, err)
-                    continue
-                finally:
-                    # Releases after 2025.4 draw a progress bar; 2025.4 shows the range and
-                    # the longest the scan can take.
-                    if hasattr(self, "async_update_progress"):
-                        self.async_update_progress((index + 1) / (last - first + 1))
-                self._found[unit_id] = meter
+
+        def progress(done: int, total: int, result: ScanResult) -> None:
+            # Releases since 2025.4 draw a progress bar.
+            self.async_update_progress(done / total)
+
+        async with temporary_links(self.hass, self._settings) as links:
+
+            async def unit_for(unit_id: int) -> Any:
+                return (await links.unit(unit_id)).unit
+
+            first_link = await links.unit(first)
+            await links.connect()
+            with links.quick_answers(answer_timeout, silent_ids=last - first + 1):
+                result = await async_scan(
+                    unit_for,
+                    range(first, last + 1),
+                    where=first_link.where,
+                    trace=first_link.trace,
+                    progress=progress,
+                )
+        for unit_id, problem in result.problems.items():
+            _LOGGER.info("unit %s answered but could not be identified: %s", unit_id, problem)
+        self._found = result.found
 
     async def async_step_pick(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         configured = {
@@ -456,7 +426,7 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         assert self._settings is not None
         choices = {
-            str(unit_id): f"unit {unit_id}: Series {m.identity.series}"
+            str(unit_id): f"unit {unit_id}: {m.model_label}"
             + (f", {m.identity.model}" if m.identity.model else "")
             for unit_id, m in self._found.items()
             if m.identity is not None
@@ -505,71 +475,14 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
                 data={
                     CONF_CONNECTION: self._connection,
                     CONF_UNIT_ID: meter.unit_id,
-                    CONF_SERIES: _series_choice(meter),
+                    CONF_SERIES: meter.series.setting,
                 },
                 options={CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL},
             )
-        name = f"Leviton {identity.model or 'Series ' + identity.series} unit {identity.unit_id}"
+        name = f"Leviton {identity.model or meter.model_label} unit {identity.unit_id}"
         schema = vol.Schema({vol.Required(CONF_NAME, default=name): selector.TextSelector()})
         return self.async_show_form(
-            step_id="confirm", data_schema=schema, description_placeholders=_describe(identity)
-        )
-
-
-class LevitonOptionsFlow(OptionsFlow):
-    """Poll interval, derived power (Series 1000/2000), register profile (Series 8000)."""
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        entry = self.config_entry
-        coordinator = getattr(entry, "runtime_data", None)
-        is_8000 = entry.data.get(CONF_SERIES) == "8000" or (
-            coordinator is not None and not isinstance(coordinator.meter, Series1000Meter)
-        )
-        errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        if user_input is not None:
-            options = dict(user_input)
-            options[CONF_SCAN_INTERVAL] = int(options[CONF_SCAN_INTERVAL])
-            if path := (options.get(CONF_PROFILE) or "").strip():
-                try:
-                    await self.hass.async_add_executor_job(load_profile, path)
-                except ConfigurationError as err:
-                    errors[CONF_PROFILE] = "bad_profile"
-                    placeholders["error"] = str(err)
-                options[CONF_PROFILE] = path
-            else:
-                options.pop(CONF_PROFILE, None)
-            if not errors:
-                return self.async_create_entry(data=options)
-        current = entry.options | (user_input or {})
-        fields: dict[Any, Any] = {
-            vol.Required(
-                CONF_SCAN_INTERVAL, default=current.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
-            ): (
-                selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL,
-                        max=MAX_SCAN_INTERVAL,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                )
-            )
-        }
-        if is_8000:
-            fields[
-                vol.Optional(
-                    CONF_PROFILE, description={"suggested_value": current.get(CONF_PROFILE)}
-                )
-            ] = selector.TextSelector()
-        else:
-            fields[
-                vol.Required(CONF_DERIVED_POWER, default=current.get(CONF_DERIVED_POWER, True))
-            ] = selector.BooleanSelector()
-        return self.async_show_form(
-            step_id="init",
-            data_schema=vol.Schema(fields),
-            errors=errors,
-            description_placeholders=placeholders,
+            step_id="confirm",
+            data_schema=schema,
+            description_placeholders=_describe(meter, identity),
         )

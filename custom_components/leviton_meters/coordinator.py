@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -21,9 +21,7 @@ from .const import (
     MANUFACTURER,
     UNREACHABLE_REPAIR_AFTER,
 )
-from .driver import LevitonError, LevitonMeter, MeterError, Series1000Meter, Snapshot
-from .driver.guard import TotalGuard
-from .driver.meter import DemandResetResult, Identity
+from .driver import DemandResetResult, Identity, LevitonError, LevitonMeter, MeterError, Snapshot
 from .link import MeterLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ def has_identity(meter: LevitonMeter) -> bool:
 
 def meter_unique_id(meter: LevitonMeter, fallback: str) -> str:
     """A meter's unique id from its identity: the program id Leviton ties to its serial number."""
-    family = "s1000" if isinstance(meter, Series1000Meter) else "s8000"
+    family = meter.series.family
     if meter.identity is not None and meter.identity.program_id is not None:
         return f"{family}_{meter.identity.program_id}"
     return f"{family}_{fallback}"
@@ -67,8 +65,9 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self.meter = meter
         self.unreachable_since: float | None = None
         self._identity_checked_at = dt_util.utcnow()
-        self._other_meter: int | None = None
-        """The program id of the meter answering instead of ours, while one does."""
+        self._other_meter: str | None = None
+        """What differs about the meter answering instead of ours, while one does."""
+        self._answered_last_poll = True
 
     @property
     def identity(self) -> Identity:
@@ -83,34 +82,44 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     async def _async_update_data(self) -> Snapshot:
         try:
             await self._check_identity()
-            snapshot = await self.meter.read()
+            # One more try within the poll while it answers; a silent meter costs one timeout.
+            snapshot = await self.meter.async_read(retry=self._answered_last_poll)
         except MeterError as err:
+            self._answered_last_poll = False
             self._note_unreachable()
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="meter_unreachable",
                 translation_placeholders={"error": str(err)},
             ) from err
+        self._answered_last_poll = True
         self._note_reachable()
         return snapshot
 
     async def _check_identity(self) -> None:
-        """Notice a meter swapped for another at the same unit id, before its totals mix in."""
+        """Notice a meter swapped for another at the same unit id, before its totals mix in:
+        hourly, after the meter did not answer (a swap takes the meter off the bus), and at
+        every poll while another meter answers."""
         now = dt_util.utcnow()
-        if not isinstance(self.meter, Series1000Meter):
+        if (
+            self._other_meter is None
+            and self._answered_last_poll
+            and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
+        ):
             return
-        if self._other_meter is None and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL:
-            return
-        before = self.identity.program_id
-        await self.meter._update(self.meter.identity_registers, "a read of registers 45001-45004")
+        check = await self.meter.async_check_identity()
         self._identity_checked_at = now
-        after = self.meter.identity_registers.program_id
-        if after != before:
+        if not check.same:
             # Another meter now answers here: stop before its totals mix into this one's, and
             # check again at every poll (not hourly) until the user accepts it or ours is back.
-            self._other_meter = after
+            self._other_meter = check.change
+            before = self.identity.program_id
             placeholders = report_identity_changed(
-                self.hass, self.config_entry, f"s1000_{after}", str(before), str(after)
+                self.hass,
+                self.config_entry,
+                f"{self.meter.series.family}_{check.program_id}",
+                str(before),
+                str(check.program_id) if check.program_id is not None else "?",
             )
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -150,7 +159,7 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_reset_peak_demand(self) -> DemandResetResult:
         """Reset the meter's peak demand and publish the readings at once."""
         try:
-            result = await self.meter.reset_peak_demand()
+            result = await self.meter.async_reset_peak_demand()
         except LevitonError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -162,34 +171,30 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         return result
 
     def seed_total(self, point: int | None, key: str, value: float) -> None:
-        """Start a total's glitch guard from a value restored after a restart."""
-        guards: dict[Any, TotalGuard] = getattr(self.meter, "guards", {})
-        guard = guards.get(key if point is None else (point, key))
-        # The first poll ran before the entities were added, so the guard may hold a value
-        # already: a higher restored total still wins (totals never go backwards).
-        if guard is not None and (guard.last is None or value > guard.last):
-            guard.seed(value)
+        """Start a total's glitch guard from a value restored after a restart. The first poll
+        ran before the entities were added, so the guard may hold a value already: a higher
+        restored total still wins (totals never go backwards)."""
+        self.meter.seed_total(point, key, value)
 
     def device_info(self, point: int | None = None) -> DeviceInfo:
+        """The meter (or one of its metering points) as a device. The program id is its own
+        diagnostic sensor, not the serial number: Leviton only correlates the two."""
         identity = self.identity
         if point is not None:
             return DeviceInfo(
                 identifiers={(DOMAIN, f"{self.unique_id}_point_{point}")},
                 manufacturer=MANUFACTURER,
-                model="Series 8000 metering point",
+                model=self.meter.point_model_label,
                 name=f"{self.config_entry.title} point {point}",
                 via_device=(DOMAIN, self.unique_id),
             )
         return DeviceInfo(
             identifiers={(DOMAIN, self.unique_id)},
             manufacturer=MANUFACTURER,
-            # A Series 8000 read through the provisional map says so wherever it shows.
-            model=f"Series {identity.series}"
-            + (" (provisional register map)" if identity.provisional_profile else ""),
+            model=self.meter.model_label,
             model_id=identity.model,
             hw_version=identity.hardware_version,
             sw_version=identity.software_version,
-            serial_number=identity.serial_number,
             name=self.config_entry.title,
         )
 

@@ -1,4 +1,8 @@
-"""Diagnostics download: settings, identity, last readings, error counts."""
+"""Diagnostics download: settings, identity, last readings, error counts.
+
+It downloads whether or not the entry is loaded: an entry whose meter did not answer at start
+(or one being reloaded) has no coordinator, and those are the entries someone needs to look at.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +12,52 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .coordinator import LevitonConfigEntry
+from .coordinator import LevitonConfigEntry, LevitonCoordinator
 
-# Network addresses and the serial number say where a site is and which meter it has.
-TO_REDACT = {"host", "program_id", "serial_number", "unique_id", "fingerprint", "raw"}
+# Network addresses and the program id say where a site is and which meter it has.
+TO_REDACT = {"host", "program_id", "unique_id", "fingerprint", "raw"}
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: LevitonConfigEntry
 ) -> dict[str, Any]:
-    coordinator = entry.runtime_data
+    data: dict[str, Any] = {
+        "entry": {
+            "title": entry.title,
+            "unique_id": entry.unique_id,
+            "state": entry.state.value,
+            "reason": entry.reason,
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+        }
+    }
+    coordinator = getattr(entry, "runtime_data", None)
+    if isinstance(coordinator, LevitonCoordinator):
+        data |= _coordinator_diagnostics(coordinator)
+    return async_redact_data(data, TO_REDACT)
+
+
+def _coordinator_diagnostics(coordinator: LevitonCoordinator) -> dict[str, Any]:
     meter = coordinator.meter
-    identity = asdict(coordinator.identity)  # nested dataclasses (model_info) become dicts too
     last = coordinator.data
-    return async_redact_data(
-        {
-            "entry": {
-                "title": entry.title,
-                "unique_id": entry.unique_id,
-                "data": dict(entry.data),
-                "options": dict(entry.options),
-            },
-            "link": {
-                "shared_by_core_modbus": coordinator.link.shared_by_core,
-                "requests_sent": meter.transactions,
-            },
-            "identity": identity,
-            "last_readings": (
-                {"readings": last.readings, "points": last.points} if last is not None else None
-            ),
-            "last_update_success": coordinator.last_update_success,
-            "errors": dict(meter.errors),
-            "implausible_totals_ignored": getattr(meter, "suppressed", 0),
-            "poll_peak_register_40061": getattr(meter, "poll_peak_register", None),
+    return {
+        "link": {
+            "shared_by_core_modbus": coordinator.link.shared_by_core,
+            "requests_sent": meter.transactions,
         },
-        TO_REDACT,
-    )
+        "meter": {
+            "model": meter.model_label,
+            "readings": [reading.key for reading in meter.readings()],
+            "points": meter.points,
+            "point_readings": [reading.key for reading in meter.point_readings()],
+            "can_reset_demand": meter.can_reset_demand,
+        },
+        # nested dataclasses (model_info) become dicts too
+        "identity": asdict(meter.identity) if meter.identity is not None else None,
+        "last_readings": (
+            {"readings": last.readings, "points": last.points} if last is not None else None
+        ),
+        "last_update_success": coordinator.last_update_success,
+        "errors": dict(meter.errors),
+        "implausible_totals_ignored": meter.suppressed,
+    }

@@ -9,8 +9,9 @@ it too; before that, this module keeps the shared connections itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Final
@@ -20,7 +21,7 @@ from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.util.hass_dict import HassKey
-from modbus_connection import ModbusUnit
+from modbus_connection import ModbusError, ModbusUnit
 
 from .const import (
     CONF_BAUDRATE,
@@ -192,6 +193,7 @@ class TemporaryLinks:
         self.settings = settings
         self._releases: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._contexts: list[Any] = []
+        self._connection: LevitonConnection | None = None
 
     async def unit(self, unit_id: int) -> MeterLink:
         core = core_modbus()
@@ -204,12 +206,31 @@ class TemporaryLinks:
             )
         connection, release = _acquire(self.hass, self.settings, self)
         self._releases.append(release)
+        self._connection = connection
         return MeterLink(
             unit=connection.for_unit(unit_id),
             where=self.settings.url,
             trace=connection.trace,
             release=self.close,
         )
+
+    async def connect(self) -> None:
+        """Open the link now where it is ours (the core opens its own on the first request);
+        a link that does not open is reported by the first request."""
+        if self._connection is not None:
+            with contextlib.suppress(ModbusError):
+                await self._connection.connect()
+
+    @contextmanager
+    def quick_answers(self, seconds: float, *, silent_ids: int = 0) -> Iterator[None]:
+        """Wait at most ``seconds`` for each answer while the block runs (a bus scan), also on
+        a connection a set-up meter holds with a longer timeout. The core's shared connections
+        keep their own timeout (they can raise it for a unit, not lower it)."""
+        if self._connection is None:
+            yield
+            return
+        with self._connection.quick_answers(seconds, silent_ids=silent_ids):
+            yield
 
     async def close(self) -> None:
         contexts, self._contexts = self._contexts, []

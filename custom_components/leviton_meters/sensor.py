@@ -15,17 +15,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_DERIVED_POWER, DOMAIN
 from .coordinator import LevitonConfigEntry, LevitonCoordinator
-from .driver import Series1000Meter, Series8000Meter
-from .driver.catalogue import (
-    DERIVED_POWER,
-    SERIES_1000_READINGS,
-    SERIES_8000_METER_READINGS,
-    SERIES_8000_POINT_READINGS,
-    Reading,
-)
-from .entity import LevitonEntity, entity_unique_id
+from .driver.catalogue import Reading
+from .entity import LevitonEntity
 
 PARALLEL_UPDATES = 0  # the coordinator does all the I/O
 
@@ -58,36 +50,29 @@ async def async_setup_entry(
     entry: LevitonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    """One sensor per reading of the meter and of each metering point, as the meter describes
+    itself (its profile and the derived-power option already applied)."""
     coordinator = entry.runtime_data
-    entities: list[LevitonSensor] = []
-    if isinstance(coordinator.meter, Series1000Meter):
-        derived = entry.options.get(CONF_DERIVED_POWER, True)
+    meter = coordinator.meter
+    entities = [LevitonSensor(coordinator, describe(reading)) for reading in meter.readings()]
+    for point in range(1, meter.points + 1):
         entities += [
-            LevitonSensor(coordinator, describe(reading))
-            for reading in SERIES_1000_READINGS
-            if reading is not DERIVED_POWER or derived
+            LevitonSensor(coordinator, describe(reading), point)
+            for reading in meter.point_readings()
         ]
-        if not derived:
-            # Switched off in the options: the sensor goes, not just stays unavailable.
-            registry = er.async_get(hass)
-            unique_id = entity_unique_id(coordinator.unique_id, DERIVED_POWER.key)
-            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
-                registry.async_remove(entity_id)
-    elif isinstance(coordinator.meter, Series8000Meter):
-        # Only the readings the register profile maps (a profile may leave some out).
-        profile = coordinator.meter.profile
-        entities += [
-            LevitonSensor(coordinator, describe(r))
-            for r in SERIES_8000_METER_READINGS
-            if r.key in profile.meter
-        ]
-        for point in range(1, (coordinator.identity.points or 0) + 1):
-            entities += [
-                LevitonSensor(coordinator, describe(r), point)
-                for r in SERIES_8000_POINT_READINGS
-                if r.key in profile.point_registers
-            ]
+    _forget_gone_sensors(hass, entry, {entity.unique_id for entity in entities})
     async_add_entities(entities)
+
+
+def _forget_gone_sensors(
+    hass: HomeAssistant, entry: LevitonConfigEntry, kept: set[str | None]
+) -> None:
+    """A sensor the meter no longer has (average power switched off, a reading the profile no
+    longer maps) goes from the registry, rather than staying unavailable forever."""
+    registry = er.async_get(hass)
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if registered.domain == Platform.SENSOR and registered.unique_id not in kept:
+            registry.async_remove(registered.entity_id)
 
 
 class LevitonSensor(LevitonEntity, RestoreSensor):

@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service import async_get_all_descriptions
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.leviton_meters.const import DOMAIN, SERVICE_RESET_PEAK_DEMAND
@@ -150,3 +151,26 @@ async def test_service_errors(
         await call(meter_1)
     assert caught.value.translation_key == "not_loaded"
     assert str(caught.value) == "Meter 1 is not loaded"
+
+
+async def test_reset_action_offers_only_meters_that_can_reset(
+    hass: HomeAssistant, simulator: SimulatorProcess, device_registry: dr.DeviceRegistry
+) -> None:
+    """The action's device picker offers the meters with a peak-demand reset, by the model
+    the driver gives them, and not a Series 8000 or its metering points."""
+    entries = [await make_entry(simulator, unit) for unit in (1, 2, 3)]
+    for entry in entries:
+        await setup_entry(hass, entry)
+    descriptions = await async_get_all_descriptions(hass)
+    filters = descriptions[DOMAIN][SERVICE_RESET_PEAK_DEMAND]["target"]["device"]
+    assert {f["integration"] for f in filters} == {DOMAIN}
+    offered = {f["model"] for f in filters}
+    for entry in entries:
+        can_reset = entry.runtime_data.meter.can_reset_demand
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+            assert (device.model in offered) is (can_reset and device.via_device_id is None), (
+                device.name,
+                device.model,
+            )
+    # A Series 1000/2000 whose model number is unknown is offered too.
+    assert "Series 1000/2000" in offered

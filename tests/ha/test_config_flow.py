@@ -6,6 +6,8 @@ Every probe goes over real Modbus to simulated meters on loopback.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from homeassistant.util import dt as dt_util
 from pymodbus.framer.rtu import FramerRTU
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.leviton_meters import config_flow
+from custom_components.leviton_meters import config_flow, forms
 from custom_components.leviton_meters.const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
@@ -40,7 +42,9 @@ from custom_components.leviton_meters.const import (
     CONF_UNIT_ID,
     DOMAIN,
 )
+from custom_components.leviton_meters.driver import modbus_compat
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
+from custom_components.leviton_meters.link import DATA_CONNECTIONS
 from support.simulator_process import SimulatorProcess
 
 from .conftest import (
@@ -112,7 +116,7 @@ async def test_modbus_tcp_by_unit_id(hass: HomeAssistant, simulator: SimulatorPr
     assert result["step_id"] == "confirm"
     found = result["description_placeholders"]
     assert found is not None
-    assert found["series"] == "2000"
+    assert found["series"] == "Series 2000"
     assert found["model"] == "2N208-021"
     assert found["program"] == "40001"
     assert found["hardware"] == found["software"] == "3.2"
@@ -147,7 +151,7 @@ async def test_rtu_over_tcp(hass: HomeAssistant, start_sim: StartSim) -> None:
     result = await _probe_unit(hass, result, 2)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["series"] == "1000"
+    assert result["description_placeholders"]["series"] == "Series 1000"
     result = await _configure(hass, result, {"name": "Shop"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_CONNECTION] == {CONF_KIND: "rtu+tcp"} | _socket(sim)
@@ -166,7 +170,7 @@ async def test_series_8000_shows_points_and_provisional_profile(
     result = await _probe_unit(hass, result, 3)
     found = result["description_placeholders"]
     assert found is not None
-    assert found["series"] == "8000"
+    assert found["series"] == "Series 8000 (provisional register map)"
     assert found["points"] == "8"
     assert found["model"] == "S8UTS-083"
     assert "PROVISIONAL" in found["notes"]
@@ -185,7 +189,7 @@ async def test_meter_that_does_not_answer_0x11(
     result = await _probe_unit(hass, result, 1)
     found = result["description_placeholders"]
     assert found is not None
-    assert found["series"] == "1000/2000"
+    assert found["series"] == "Series 1000/2000"
     assert found["model"] == "not reported"
     assert found["program"] == "40001"
     schema = result["data_schema"]
@@ -252,7 +256,7 @@ async def test_serial_port_over_a_pty_pair(
     assert schema is not None
     defaults = schema({CONF_DEVICE: client_side})
     assert defaults[CONF_BAUDRATE] == "9600"
-    assert defaults[CONF_PARITY] == "N"
+    assert defaults[CONF_PARITY] == "none"  # the selector's option; "N" is stored
     assert defaults[CONF_STOPBITS] == "1"
     assert defaults[CONF_BYTESIZE] == "8"
     result = await _configure(hass, result, defaults)
@@ -278,7 +282,7 @@ async def test_serial_port_over_a_pty_pair(
 
 
 async def test_detected_serial_ports_are_offered(hass: HomeAssistant) -> None:
-    ports = await hass.async_add_executor_job(config_flow._list_serial_ports)
+    ports = await hass.async_add_executor_job(forms.list_serial_ports)
     assert isinstance(ports, list)
     assert all(isinstance(port, str) for port in ports)
     result = await hass.config_entries.flow.async_init(
@@ -299,7 +303,7 @@ async def test_serial_port_that_cannot_open(hass: HomeAssistant, tmp_path: Path)
         {
             CONF_DEVICE: str(tmp_path / "no-such-tty"),
             CONF_BAUDRATE: "9600",
-            CONF_PARITY: "N",
+            CONF_PARITY: "none",
             CONF_STOPBITS: "1",
             CONF_BYTESIZE: "8",
         },
@@ -313,7 +317,7 @@ async def test_serial_port_that_cannot_open(hass: HomeAssistant, tmp_path: Path)
         {
             CONF_DEVICE: "ttyUSB0",  # not a path
             CONF_BAUDRATE: "9600",
-            CONF_PARITY: "N",
+            CONF_PARITY: "none",
             CONF_STOPBITS: "1",
             CONF_BYTESIZE: "8",
         },
@@ -340,7 +344,8 @@ async def _scan(
     assert result["description_placeholders"] == {
         "first": str(first),
         "last": str(last),
-        "seconds": str(round((last - first + 1) * 0.6)),
+        # One request per id, at most 0.6 s each, a tenth to spare: what the scan can promise.
+        "seconds": str(math.ceil((last - first + 1) * 0.6 * 1.1)),
     }
     await hass.async_block_till_done()
     return await _configure(hass, result)
@@ -370,7 +375,7 @@ async def test_scan_offers_meters_not_yet_set_up(
     options = schema.schema["meter"].config["options"]
     assert options == [
         {"value": "2", "label": "unit 2: Series 1000, 1N240-01D"},
-        {"value": "3", "label": "unit 3: Series 8000, S8UTS-083"},
+        {"value": "3", "label": "unit 3: Series 8000 (provisional register map), S8UTS-083"},
     ]
     result = await _configure(hass, result, {"meter": "2"})
     assert result["step_id"] == "confirm"
@@ -427,7 +432,7 @@ async def test_scan_that_cannot_use_the_port(
     line = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "19200",
-        CONF_PARITY: "N",
+        CONF_PARITY: "none",
         CONF_STOPBITS: "1",
         CONF_BYTESIZE: "8",
     }
@@ -442,6 +447,7 @@ async def test_scan_that_cannot_use_the_port(
             | line
             | {
                 CONF_BAUDRATE: 9600,
+                CONF_PARITY: "N",  # what the flow stores for the form's "none"
                 CONF_STOPBITS: 1,
                 CONF_BYTESIZE: 8,
             },
@@ -491,7 +497,7 @@ async def test_a_port_in_use_with_other_line_settings(
     line = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "9600",
-        CONF_PARITY: "N",
+        CONF_PARITY: "none",
         CONF_STOPBITS: "1",
         CONF_BYTESIZE: "8",
     }
@@ -514,7 +520,7 @@ async def test_a_port_in_use_with_other_line_settings(
     result = await _probe_unit(hass, result, 2)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["series"] == "1000"
+    assert result["description_placeholders"]["series"] == "Series 1000"
     assert await hass.config_entries.async_unload(first.entry_id)
 
 
@@ -547,8 +553,11 @@ async def test_probe_errors(hass: HomeAssistant, start_sim: StartSim, acme_meter
     assert result["errors"] == {"base": "no_meter"}
     assert result["description_placeholders"] is not None
     error = result["description_placeholders"]["error"]
-    assert "unit 9 on tcp://127.0.0.1" in error
+    # What to check on a Modbus TCP link, said once (the form already names the unit id).
+    assert error.startswith("Check the unit id (a Modbus TCP gateway passes it on")
+    assert "connect with RTU over TCP instead" in error
     assert "before 2011-02-26" in error
+    assert "nothing answers" not in error.lower()
     schema = result["data_schema"]
     assert schema is not None
     assert schema({})[CONF_UNIT_ID] == 9
@@ -674,7 +683,7 @@ async def test_reconfigure_where_the_meter_does_not_answer(
     assert result["step_id"] == "tcp"
     assert result["errors"] == {"base": "no_meter"}
     assert result["description_placeholders"] is not None
-    assert "unit 2 on" in result["description_placeholders"]["error"]
+    assert result["description_placeholders"]["error"].startswith("Check the unit id")
 
 
 async def test_reconfigure_to_a_serial_port(
@@ -692,7 +701,7 @@ async def test_reconfigure_to_a_serial_port(
     line = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "9600",
-        CONF_PARITY: "N",
+        CONF_PARITY: "none",
         CONF_STOPBITS: "1",
         CONF_BYTESIZE: "8",
     }
@@ -723,7 +732,7 @@ async def test_reconfigure_line_settings_of_a_serial_meter(
     form = {
         CONF_DEVICE: client_side,
         CONF_BAUDRATE: "19200",
-        CONF_PARITY: "N",
+        CONF_PARITY: "none",
         CONF_STOPBITS: "2",
         CONF_BYTESIZE: "8",
     }
@@ -768,7 +777,7 @@ async def test_reconfigure_line_settings_of_a_serial_meter(
     # A port that refuses the settings (a pty has no parity): said so, entry loaded again.
     result = await entry.start_reconfigure_flow(hass)
     result = await _configure(hass, result, {"next_step_id": "serial"})
-    result = await _configure(hass, result, form | {CONF_PARITY: "E"})
+    result = await _configure(hass, result, form | {CONF_PARITY: "even"})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     assert result["description_placeholders"] is not None
@@ -888,3 +897,74 @@ async def test_options_series_8000_profile(
     await hass.async_block_till_done()
     assert entry.options == {CONF_SCAN_INTERVAL: 45}
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_a_foreign_device_is_refused_as_not_leviton(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    """Another maker's Modbus device answers register reads like anything does: without
+    positive evidence of a Leviton meter it is refused, whether it names itself in 0x11 or
+    gives no 0x11 answer at all."""
+    sim = await start_sim("7:foreign", "8:foreign:model=Acme Power-AP-1", "9:foreign:ident=none")
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _probe_unit(hass, result, 7)
+    assert result["errors"] == {"base": "not_leviton"}
+    assert result["description_placeholders"] is not None
+    assert "identifies as 'Pymodbus'" in result["description_placeholders"]["error"]
+    result = await _configure(hass, result, {CONF_UNIT_ID: 8})
+    assert result["errors"] == {"base": "not_leviton"}
+    assert "identifies as 'Acme'" in result["description_placeholders"]["error"]
+    result = await _configure(hass, result, {CONF_UNIT_ID: 9})
+    assert result["errors"] == {"base": "not_leviton"}
+    error = result["description_placeholders"]["error"]
+    assert "shows nothing of a Leviton meter" in error
+    assert "register 45001 (a Leviton meter's own Modbus id) holds 0, not 9" in error
+
+    # A scan finds no meter there either.
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _scan(hass, result, 7, 9)
+    assert result["step_id"] == "nothing_found"
+    assert result["description_placeholders"] == {"first": "7", "last": "9", "known": "0"}
+
+
+async def test_scan_of_silent_ids_asks_each_once_at_the_scans_own_timeout(
+    hass: HomeAssistant,
+    start_sim: StartSim,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twelve silent ids on a connection a set-up meter already uses with a 1.0 s timeout:
+    one request each, each waiting the scan's own 0.6 s, and nothing logged as an error (silence
+    is the expected answer of a scan). So the scan takes at most what the form promises."""
+    sim = await start_sim(SPEC_2000)
+    entry = await make_entry(sim, 1)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    link = entry.runtime_data.link
+    connection = next(iter(hass.data[DATA_CONNECTIONS].values())).connection
+    assert connection.settings.timeout == 1.0
+
+    waits: list[tuple[float | None, float]] = []  # (the answer timeout before, after)
+    set_timeout = modbus_compat.set_request_timeout
+
+    def recorded(client: Any, seconds: float) -> float | None:
+        before = set_timeout(client, seconds)
+        waits.append((before, seconds))
+        return before
+
+    monkeypatch.setattr(modbus_compat, "set_request_timeout", recorded)
+    caplog.set_level(logging.DEBUG, logger="pymodbus")
+    caplog.clear()
+    result = await _connect(hass, "tcp", _socket(sim))
+    result = await _scan(hass, result, 2, 13)  # the form promised ceil(12 x 0.6 x 1.1) = 8 s
+    assert result["step_id"] == "nothing_found"
+    assert waits == [(1.0, 0.6), (0.6, 1.0)]  # lowered for the scan, given back after
+    assert [await sim.unanswered(unit) for unit in range(2, 14)] == [1] * 12
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    # The meter set up on the link is read as before, with its own timeout.
+    assert entry.state is ConfigEntryState.LOADED
+    assert link.unit is entry.runtime_data.link.unit
+    state = hass.states.get("sensor.meter_1_peak_demand")
+    assert state is not None
+    assert float(state.state) == 9.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -30,6 +31,8 @@ async def test_series_2000_diagnostics(
     assert diagnostics["entry"] == {
         "title": "Meter 1",
         "unique_id": REDACTED,
+        "state": "loaded",
+        "reason": None,
         "data": {
             "connection": {
                 "kind": "tcp",
@@ -58,9 +61,24 @@ async def test_series_2000_diagnostics(
     assert isinstance(link["requests_sent"], int)
     assert link["requests_sent"] >= 7
     assert diagnostics["last_update_success"] is True
-    assert diagnostics["errors"] == {"timeout": 1}
+    # The poll that failed tried twice (a lost frame is worth one more try within the poll).
+    assert diagnostics["errors"] == {"timeout": 2}
     assert diagnostics["implausible_totals_ignored"] == 0
-    assert diagnostics["poll_peak_register_40061"] is False
+    assert diagnostics["meter"] == {
+        "model": "Series 2000",
+        "readings": [
+            "energy_delivered",
+            "energy_received",
+            "peak_demand",
+            "derived_power",
+            "demand_reset_count",
+            "uptime",
+            "program_id",
+        ],
+        "points": 0,
+        "point_readings": [],
+        "can_reset_demand": True,
+    }
     last = diagnostics["last_readings"]
     assert isinstance(last, dict)
     readings = last["readings"]
@@ -92,7 +110,34 @@ async def test_series_8000_diagnostics(
     points = last["points"]
     assert isinstance(points, dict)
     assert sorted(points) == [str(n) for n in range(1, 9)]
-    assert diagnostics["poll_peak_register_40061"] is None
+    meter = diagnostics["meter"]
+    assert isinstance(meter, dict)
+    assert meter["model"] == "Series 8000 (provisional register map)"
+    assert meter["points"] == 8
+    assert meter["can_reset_demand"] is False
     # The program id appears nowhere but as redacted (readings may hold those digits by chance).
     assert "40003" not in str(diagnostics["identity"])
     assert "40003" not in str(diagnostics["entry"])
+
+
+async def test_diagnostics_of_an_entry_that_is_not_loaded(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: SimulatorProcess
+) -> None:
+    """A meter that did not answer at start: the entry is not loaded, and its diagnostics are
+    what someone needs to look at (they used to fail with HTTP 500)."""
+    await simulator.faults(timeout=1.0)
+    entry = await make_entry(simulator, 1, link_timeout=0.2)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert isinstance(diagnostics, dict)
+    assert set(diagnostics) == {"entry"}
+    shown = diagnostics["entry"]
+    assert isinstance(shown, dict)
+    assert shown["state"] == "setup_retry"
+    assert shown["reason"].startswith("The meter does not answer: unit 1 on tcp://")
+    assert shown["data"]["connection"]["host"] == REDACTED
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["state"] == "not_loaded"

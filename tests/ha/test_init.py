@@ -28,8 +28,9 @@ from custom_components.leviton_meters.const import (
     DOMAIN,
 )
 from custom_components.leviton_meters.coordinator import LevitonCoordinator
-from custom_components.leviton_meters.driver import Series1000Meter, Series8000Meter
+from custom_components.leviton_meters.driver import Series
 from custom_components.leviton_meters.driver.connection import LevitonConnection
+from custom_components.leviton_meters.driver.series1000 import Series1000Meter
 from custom_components.leviton_meters.link import (
     DATA_CONNECTIONS,
     MeterLink,
@@ -47,7 +48,7 @@ async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: Simulator
     assert entry.state is ConfigEntryState.LOADED
     coordinator = entry.runtime_data
     assert isinstance(coordinator, LevitonCoordinator)
-    assert isinstance(coordinator.meter, Series1000Meter)
+    assert coordinator.meter.series is Series.S2000
     assert coordinator.update_interval == timedelta(seconds=30)
     assert coordinator.identity.series == "2000"
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None
@@ -86,7 +87,7 @@ async def test_meters_on_one_bus_share_one_connection(
     for entry in (first, second, third):
         await setup_entry(hass, entry)
         assert entry.state is ConfigEntryState.LOADED
-    assert isinstance(third.runtime_data.meter, Series8000Meter)
+    assert third.runtime_data.meter.series is Series.S8000
 
     connections = hass.data[DATA_CONNECTIONS]
     assert len(connections) == 1
@@ -286,6 +287,6 @@ async def test_coordinator_needs_an_identified_meter(
     coordinator = LevitonCoordinator(hass, entry, meter_link, meter)
     with pytest.raises(HomeAssistantError, match="has not been identified"):
         coordinator.identity  # noqa: B018
-    await meter.identify()
+    await meter.async_identify()
     assert coordinator.identity.program_id == 40001
     await connection.close()

@@ -133,7 +133,9 @@ async def test_home_assistant_mqtt_discovery(
         "every entity created, available and holding its meter's state",
     )
     mqtt_entities = [e for e in entities.entities.values() if e.platform == MQTT]
-    assert len(mqtt_entities) == len(expected) == 6 + 1 + 6 + 1 + 3 + 6 * POINTS
+    # Series 1000/2000: 7 sensors and a button each; the Series 8000: 3 voltages and the program
+    # id, and 6 sensors a point.
+    assert len(mqtt_entities) == len(expected) == 7 + 1 + 7 + 1 + 4 + 6 * POINTS
 
     # Registry entries: classes, units and categories from the reading catalogue.
     for unique_id, (platform, key) in expected.items():
@@ -165,7 +167,8 @@ async def test_home_assistant_mqtt_discovery(
         "2N208-021",
     )
     assert (workshop.hw_version, workshop.sw_version) == ("3.2", "3.2")
-    assert workshop.serial_number == str(meters[1]["program_id"])
+    assert workshop.serial_number is None  # the program id is its own diagnostic sensor
+    assert state_of("leviton_lab_u1_program_id") == str(meters[1]["program_id"])
     assert workshop.name == "Workshop"
     assert workshop.via_device_id is None
     unit2 = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u2")})

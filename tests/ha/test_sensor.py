@@ -6,11 +6,13 @@ import logging
 from pathlib import Path
 
 import pytest
+from homeassistant import block_async_io
 from homeassistant.components.sensor import (
     ATTR_STATE_CLASS,
     SensorDeviceClass,
     SensorStateClass,
 )
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
     ATTR_UNIT_OF_MEASUREMENT,
@@ -26,7 +28,7 @@ from custom_components.leviton_meters.const import DOMAIN
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from support.simulator_process import SimulatorProcess
 
-from .conftest import make_entry, next_poll, setup_entry
+from .conftest import StartSim, make_entry, next_poll, setup_entry
 
 
 def _value(hass: HomeAssistant, entity_id: str) -> float:
@@ -122,7 +124,10 @@ async def test_series_1000_2000_device(
     assert device.model_id == "2N208-021"
     assert device.hw_version == "3.2"
     assert device.sw_version == "3.2"
-    assert device.serial_number == "40001"
+    # The program id is not the label's serial number (Leviton only correlates the two): it is
+    # its own diagnostic sensor, and the device has no serial number.
+    assert device.serial_number is None
+    assert _value(hass, "sensor.main_panel_program_id") == 40001
     assert device.name == "Main panel"
     assert device.config_entries == {entry.entry_id}
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
@@ -147,7 +152,8 @@ async def test_series_8000_points_are_devices(
     assert meter is not None
     assert meter.model == "Series 8000 (provisional register map)"
     assert meter.model_id == "S8UTS-083"
-    assert meter.serial_number == "40003"
+    assert meter.serial_number is None
+    assert _value(hass, "sensor.tower_program_id") == 40003  # from the 0x11 answer
     assert meter.name == "Tower"
     points = [
         device
@@ -160,7 +166,7 @@ async def test_series_8000_points_are_devices(
     for device in points:
         assert device.via_device_id == meter.id
         assert device.manufacturer == "Leviton"
-        assert device.model == "Series 8000 metering point"
+        assert device.model == "Series 8000 metering point (provisional register map)"
 
     point_loads = (await simulator.meter(3))["point_loads"]
     for point in (1, 8):
@@ -185,9 +191,10 @@ async def test_series_8000_points_are_devices(
     assert float(voltage.state) == pytest.approx(120.1)
     assert voltage.attributes[ATTR_UNIT_OF_MEASUREMENT] == "V"
     assert voltage.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.VOLTAGE
-    # 3 voltages and 6 readings for each of the 8 points; no button (no documented reset).
+    # 3 voltages, the program id and 6 readings for each of the 8 points; no button (no
+    # documented reset).
     entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert len(entities) == 3 + 8 * 6
+    assert len(entities) == 4 + 8 * 6
     assert all(entity.domain == "sensor" for entity in entities)
     registered = entity_registry.async_get("sensor.tower_point_1_power")
     assert registered is not None
@@ -307,8 +314,60 @@ async def test_series_8000_sensors_follow_the_profile(
     entry = await make_entry(simulator, 3, profile=str(profile))
     await setup_entry(hass, entry)
     entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert len(entities) == 1 + 8 * 5
+    assert len(entities) == 2 + 8 * 5  # voltage A and the program id; 5 readings a point
     assert hass.states.get("sensor.meter_3_voltage_phase_a") is not None
     assert hass.states.get("sensor.meter_3_voltage_phase_b") is None
     assert hass.states.get("sensor.meter_3_point_1_reactive_energy_received") is None
     assert _value(hass, "sensor.meter_3_point_1_reactive_energy_delivered") > 0
+
+
+async def test_status_is_read_again_when_the_meter_restarted(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    """After a meter was silent (a power cut), its uptime and reset counter are read again at
+    once, not counted forward for up to ten minutes."""
+    sim = await start_sim("1:2000:uptime=86400:resets=3")
+    await setup_entry(hass, await make_entry(sim, 1, link_timeout=0.2))
+    assert _value(hass, "sensor.meter_1_uptime") >= 86400
+    await sim.silence(1)
+    await next_poll(hass)
+    state = hass.states.get("sensor.meter_1_uptime")
+    assert state is not None
+    assert state.state == STATE_UNAVAILABLE
+    await sim.restart(1)
+    await sim.unsilence(1)
+    await next_poll(hass)
+    assert _value(hass, "sensor.meter_1_uptime") < 3600
+
+
+async def test_a_reset_at_the_meter_shows_at_the_next_poll(
+    hass: HomeAssistant, simulator: SimulatorProcess
+) -> None:
+    """Someone resets peak demand with the meter's own button: peak demand drops, and the
+    reset counter is read again at once rather than up to ten minutes later."""
+    await setup_entry(hass, await make_entry(simulator, 1))
+    assert _value(hass, "sensor.meter_1_demand_reset_count") == 3
+    await simulator.press_reset(1)
+    await next_poll(hass)
+    assert _value(hass, "sensor.meter_1_peak_demand") == 0.0
+    assert _value(hass, "sensor.meter_1_demand_reset_count") == 4
+
+
+async def test_series_8000_setup_reads_no_file_in_the_event_loop(
+    hass: HomeAssistant,
+    simulator: SimulatorProcess,
+    caplog: pytest.LogCaptureFixture,
+    disable_block_async_io: None,  # undoes what block_async_io.enable() patches
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The register profile is read in a worker thread: no "Detected blocking call" on start,
+    with Home Assistant's loop protection on as a real installation has it (including the
+    checks it leaves out under pytest, where they would trip on the tests' own files)."""
+    monkeypatch.setattr(block_async_io, "_IN_TESTS", False, raising=False)
+    block_async_io.enable()
+    caplog.set_level(logging.WARNING)
+    entry = await make_entry(simulator, 3)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    blocking = [r.getMessage() for r in caplog.records if "blocking call" in r.getMessage()]
+    assert blocking == []

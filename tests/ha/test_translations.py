@@ -109,11 +109,10 @@ def test_translation_keys_in_the_code_exist() -> None:
 
 
 def test_flow_steps_errors_and_aborts_exist() -> None:
-    path = COMPONENT / "config_flow.py"
-    tree = _tree(path)
     flows = {
         node.name: node
-        for node in tree.body
+        for module in ("config_flow.py", "options_flow.py")
+        for node in _tree(COMPONENT / module).body
         if isinstance(node, ast.ClassDef) and node.name.endswith("Flow")
     }
     assert set(flows) == {"LevitonConfigFlow", "LevitonOptionsFlow"}

@@ -24,7 +24,13 @@ Operations:
   address get exception ``code`` after ``after`` more good answers.
 * ``faults`` (``rates``: {kind: rate}): replace the fault rates (``{}`` stops all faults).
 * ``silence`` / ``unsilence`` (``unit``): the meter stops answering / answers again.
-* ``requests``: requests received per unit id.
+* ``requests``: requests received per unit id a meter answers; ``unanswered``: per unit id
+  nobody answers (no meter there, or one silenced).
+* ``restart`` (``unit``): the meter loses power and comes back (uptime from zero).
+* ``late`` (``unit``, ``seconds``, ``count``): its next ``count`` answers come that late.
+* ``fewer_registers`` (``unit``, ``count``): its next ``count`` reads answer one register fewer
+  than asked, in a well-formed frame.
+* ``press_reset`` (``unit``): someone resets peak demand with the meter's own button.
 * ``connections``: how many clients are connected (TCP).
 """
 
@@ -120,6 +126,28 @@ class Controller:
             return None
         if op == "requests":
             return {str(unit): count for unit, count in simulator.requests.items()}
+        if op == "unanswered":
+            return {str(unit): count for unit, count in simulator.unanswered.items()}
+        if op == "late":
+            unit = self._meter_unit(request)
+            seconds, count = request.get("seconds"), request.get("count", 1)
+            if not isinstance(seconds, (int, float)) or not isinstance(count, int):
+                raise ControlError("late needs seconds (a number) and count (a whole number)")
+            simulator.meters[unit].late_answers.extend([float(seconds)] * count)
+            return None
+        if op == "fewer_registers":
+            unit = self._meter_unit(request)
+            count = request.get("count", 1)
+            if not isinstance(count, int):
+                raise ControlError("fewer_registers needs count (a whole number)")
+            simulator.meters[unit].fewer_registers += count
+            return None
+        if op == "restart":
+            simulator.meters[self._meter_unit(request)].restart()
+            return None
+        if op == "press_reset":
+            simulator.meters[self._meter_unit(request)].reset_demand()
+            return None
         if op == "connections":
             return simulator.connection_count()
         raise ControlError(f"unknown op {op!r}")

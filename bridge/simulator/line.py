@@ -7,7 +7,9 @@ from typing import Final
 
 from leviton_driver.errors import ConfigurationError
 
-FAULT_KINDS: Final = ("timeout", "garbage", "crc", "short", "exception")
+#: timeout: no answer; garbage: random bytes; crc: a damaged frame; short: a cut-short frame;
+#: exception: exception 04; late: the answer comes ``late_by`` seconds after it should.
+FAULT_KINDS: Final = ("timeout", "garbage", "crc", "short", "exception", "late")
 
 
 @dataclass(kw_only=True)
@@ -27,9 +29,13 @@ class FaultSettings:
 
     rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
+    late_by: float = 1.5
+    """Seconds a late answer comes after it should (longer than a client's timeout)."""
 
     @classmethod
-    def parse(cls, items: list[str], seed: int | None = None) -> FaultSettings:
+    def parse(
+        cls, items: list[str], seed: int | None = None, late_by: float = 1.5
+    ) -> FaultSettings:
         rates: dict[str, float] = {}
         for item in items:
             kind, sep, value = item.partition("=")
@@ -44,4 +50,4 @@ class FaultSettings:
             if not 0 <= rate <= 1:
                 raise ConfigurationError(f"fault {item!r}: rate must be between 0 and 1")
             rates[kind] = rate
-        return cls(rates=rates, seed=seed)
+        return cls(rates=rates, seed=seed, late_by=late_by)

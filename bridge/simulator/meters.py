@@ -17,25 +17,15 @@ from pymodbus.constants import ExcCodes
 
 from leviton_driver import registers as reg
 from leviton_driver.errors import ConfigurationError
-from leviton_driver.identity import encode_report_server_id
 from leviton_driver.profile import Profile
+from leviton_driver.report_id import encode_report_server_id
 
-SERIES_KINDS: Final = ("1000", "2000", "8000", "8000-8", "8000-12", "8000-24")
+from .keys import METER_KEYS, SERIES_KINDS
+
 READ_FUNCTIONS: Final = (0x03, 0x04)
 # Demand models (option D): the simulated meters keep a peak demand.
 _DEFAULT_MODELS: Final = {"1000": "1N240-01D", "2000": "2N208-02D"}
 _S8000_MODELS: Final = {8: "S8UTS-083", 12: "S8UTS-122", 24: "S8UTS-241"}
-METER_KEYS: Final = {
-    "load": "kW drawn (Series 8000: total over all points); 0 keeps values still",
-    "energy": "kWh delivered at start",
-    "export": "kWh received at start",
-    "peak": "kW of peak demand at start (default: the load)",
-    "model": "model number reported by function 0x11",
-    "program": "program id (45004, and 'fn' in 0x11)",
-    "resets": "demand reset counter at start",
-    "uptime": "seconds of uptime at start",
-    "ident": "0x11 answer style: ascii (as in the manual), spaced, binary, or none (refuse 0x11)",
-}
 
 
 @dataclass(kw_only=True)
@@ -114,7 +104,11 @@ class MeterSpec:
 
 
 class SimulatedMeter:
-    """The state and register contents of one simulated meter."""
+    """The state of one simulated meter, and what it answers. One subclass per kind of meter:
+    ``simulated_meter`` picks it."""
+
+    kind_label = "a meter"
+    """How ``leviton-bridge simulate`` names the kind."""
 
     def __init__(self, spec: MeterSpec, profile: Profile, clock: Callable[[], float]) -> None:
         self.spec = spec
@@ -130,15 +124,12 @@ class SimulatedMeter:
         self.peak_reset_at: float | None = None
         self.refusals: dict[int, tuple[int, ExcCodes]] = {}
         """Reads starting at an address answered with an exception, after a number of good ones."""
-        if spec.series == "8000":
-            self.model = spec.model or _S8000_MODELS.get(spec.points, "S8UTS-241")
-            if spec.points > profile.max_points:
-                raise ConfigurationError(
-                    f"meter {spec.unit}: {spec.points} points, but profile {profile.label()} "
-                    f"describes at most {profile.max_points}"
-                )
-        else:
-            self.model = spec.model or _DEFAULT_MODELS[spec.series]
+        self.late_answers: list[float] = []
+        """Delays (seconds) of its next answers: each comes that much after it should."""
+        self.fewer_registers = 0
+        """Its next this many register reads answer one register fewer than asked, in a
+        well-formed frame (a faulty gateway, or an echo of the request)."""
+        self.model = spec.model or ""
 
     # -- the physics -----------------------------------------------------------------------
 
@@ -167,12 +158,26 @@ class SimulatedMeter:
         elapsed = self.clock() - self.peak_reset_at
         return self.spec.load * min(1.0, elapsed / 900)
 
+    def reset_demand(self) -> None:
+        """A peak-demand reset (over Modbus, or with the meter's own button)."""
+        self.peak = 0.0
+        self.peak_reset_at = self.clock()
+        self.reset_count += 1
+
+    def restart(self) -> None:
+        """Power lost and back: uptime counts from zero again (the totals stay)."""
+        self.spec.uptime = 0
+        self.started = self.clock()
+
+    def uptime(self) -> int:
+        return self.spec.uptime + int(self.clock() - self.started)
+
     def point_load(self, point: int) -> float:
         """kW of one Series 8000 point: the load shared unevenly, so points differ."""
         weights = [1 + (p % 5) for p in range(1, self.spec.points + 1)]
         return self.spec.load * weights[point - 1] / sum(weights)
 
-    # -- registers -------------------------------------------------------------------------
+    # -- what it answers -------------------------------------------------------------------
 
     def refuse_reads(self, address: int, code: ExcCodes, *, after: int = 0) -> None:
         """Answer reads starting at ``address`` with exception ``code``, after ``after`` more
@@ -186,17 +191,37 @@ class SimulatedMeter:
             if good <= 0:
                 return code
             self.refusals[address] = (good - 1, code)
-        if self.spec.series == "8000":
-            return self._read_8000(function, address, count)
+        return self._read(function, address, count)
+
+    def _read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
+        raise NotImplementedError
+
+    def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
+        return ExcCodes.ILLEGAL_ADDRESS
+
+    def report_server_id(self) -> bytes | None:
+        return None
+
+
+class SimulatedSeries1000(SimulatedMeter):
+    """A Series 1000 or 2000: every documented register, exception 02 elsewhere."""
+
+    kind_label = "Series {series}"
+
+    def __init__(self, spec: MeterSpec, profile: Profile, clock: Callable[[], float]) -> None:
+        super().__init__(spec, profile, clock)
+        self.model = spec.model or _DEFAULT_MODELS.get(spec.series, "")
+
+    def _read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
         if function != 0x03:
             return ExcCodes.ILLEGAL_FUNCTION  # the manual lists 0x03 as the only read
         wanted = range(address, address + count)
         if not all(any(lo <= a <= hi for lo, hi in reg.DOCUMENTED_READ_RANGES) for a in wanted):
             return ExcCodes.ILLEGAL_ADDRESS
-        words = self._words_1000()
+        words = self._words()
         return [words[a] for a in wanted]
 
-    def _words_1000(self) -> dict[int, int]:
+    def _words(self) -> dict[int, int]:
         words: dict[int, int] = {}
 
         def put32(address: int, value: int) -> None:
@@ -213,20 +238,64 @@ class SimulatedMeter:
         words[0x138A] = 0x0302
         words[0x138B] = self.program_id & 0xFFFF
         words[0x138D] = self.reset_count & 0xFFFF
-        put32(0x138E, self.spec.uptime + int(self.clock() - self.started))
+        put32(0x138E, self.uptime())
         return words
 
-    def _read_8000(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
+    def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
+        if function == 0x06 and address == reg.DEMAND_RESET_ADDRESS:
+            if values != [reg.DEMAND_RESET_VALUE]:
+                return ExcCodes.ILLEGAL_VALUE
+            self.reset_demand()
+            return None
+        if function == 0x10 and address == reg.MODBUS_ID_REGISTER:
+            if len(values) != 1 or not reg.UNIT_ID_MIN <= values[0] <= reg.UNIT_ID_MAX:
+                return ExcCodes.ILLEGAL_VALUE
+            return None
+        return ExcCodes.ILLEGAL_ADDRESS
+
+    def report_server_id(self) -> bytes | None:
+        if self.spec.ident == "none":
+            return None
+        return encode_report_server_id(
+            model=self.model,
+            hardware_version="3.2",
+            software_version="3.2",
+            program_id=self.program_id,
+            # The ASCII field has three digits (001 in the manual); register 45006 holds the
+            # full count.
+            demand_reset_count=self.reset_count % 1000
+            if self.spec.ident != "binary"
+            else self.reset_count,
+            style=self.spec.ident,
+        )
+
+
+class SimulatedSeries8000(SimulatedSeries1000):
+    """A Series 8000, its registers per the profile; it answers 0x11 like a Series 2000 (what
+    a real one answers is not documented: ``ident=none`` makes it refuse)."""
+
+    kind_label = "Series 8000-{points}"
+
+    def __init__(self, spec: MeterSpec, profile: Profile, clock: Callable[[], float]) -> None:
+        super().__init__(spec, profile, clock)
+        self.model = spec.model or _S8000_MODELS.get(spec.points, "S8UTS-241")
+        if spec.points > profile.max_points:
+            raise ConfigurationError(
+                f"meter {spec.unit}: {spec.points} points, but profile {profile.label()} "
+                f"describes at most {profile.max_points}"
+            )
+
+    def _read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
         expected = 0x04 if self.profile.register_space == "input" else 0x03
         if function != expected:
             return ExcCodes.ILLEGAL_FUNCTION
-        words = self._words_8000()
+        words = self._words()
         wanted = range(address, address + count)
         if any(a not in words for a in wanted):
             return ExcCodes.ILLEGAL_ADDRESS
         return [words[a] for a in wanted]
 
-    def _words_8000(self) -> dict[int, int]:
+    def _words(self) -> dict[int, int]:
         profile = self.profile
         words: dict[int, int] = {}
         if profile.readable_ranges:
@@ -260,36 +329,48 @@ class SimulatedMeter:
         return words
 
     def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
-        if self.spec.series == "8000":
-            return ExcCodes.ILLEGAL_ADDRESS  # no documented writes
-        if function == 0x06 and address == reg.DEMAND_RESET_ADDRESS:
-            if values != [reg.DEMAND_RESET_VALUE]:
-                return ExcCodes.ILLEGAL_VALUE
-            self.peak = 0.0
-            self.peak_reset_at = self.clock()
-            self.reset_count += 1
-            return None
-        if function == 0x10 and address == reg.MODBUS_ID_REGISTER:
-            if len(values) != 1 or not reg.UNIT_ID_MIN <= values[0] <= reg.UNIT_ID_MAX:
-                return ExcCodes.ILLEGAL_VALUE
-            return None
-        return ExcCodes.ILLEGAL_ADDRESS
+        return ExcCodes.ILLEGAL_ADDRESS  # no documented writes
+
+
+class SimulatedForeignDevice(SimulatedMeter):
+    """Another maker's Modbus device, as pymodbus's own server behaves by default: every holding
+    register reads 0, and it answers 0x11 with its name then the run status (0xFF) last
+    (``model=`` names it; ``ident=none`` makes it refuse 0x11). Not a Leviton meter: the
+    driver must say so."""
+
+    kind_label = "a foreign (non-Leviton) device"
+
+    def __init__(self, spec: MeterSpec, profile: Profile, clock: Callable[[], float]) -> None:
+        super().__init__(spec, profile, clock)
+        self.model = spec.model or "Pymodbus"
+
+    def _read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
+        if function not in READ_FUNCTIONS:
+            return ExcCodes.ILLEGAL_FUNCTION
+        return [0] * count
+
+    def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
+        return None  # it takes anything
 
     def report_server_id(self) -> bytes | None:
         if self.spec.ident == "none":
             return None
-        return encode_report_server_id(
-            model=self.model,
-            hardware_version="3.2",
-            software_version="3.2",
-            program_id=self.program_id,
-            # The ASCII field has three digits (001 in the manual); register 45006 holds the
-            # full count.
-            demand_reset_count=self.reset_count % 1000
-            if self.spec.ident != "binary"
-            else self.reset_count,
-            style=self.spec.ident,
-        )
+        return self.model.encode("ascii", "replace") + bytes([0xFF])
+
+
+_KINDS: Final[dict[str, type[SimulatedMeter]]] = {
+    "1000": SimulatedSeries1000,
+    "2000": SimulatedSeries1000,
+    "8000": SimulatedSeries8000,
+    "foreign": SimulatedForeignDevice,
+}
+
+
+def simulated_meter(
+    spec: MeterSpec, profile: Profile, clock: Callable[[], float]
+) -> SimulatedMeter:
+    """The simulated meter of the kind ``spec`` names."""
+    return _KINDS[spec.series](spec, profile, clock)
 
 
 def _encode(words: dict[int, int], address: int, kind: str, value: float, order: str) -> None:

@@ -7,12 +7,14 @@ import asyncio
 import functools
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
+from pymodbus.framer.rtu import FramerRTU
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -21,10 +23,31 @@ from leviton_driver.errors import ConfigurationError
 from leviton_driver.profile import Profile, load_profile
 
 from .line import FAULT_KINDS, FaultSettings, LineSettings
-from .meters import READ_FUNCTIONS, MeterSpec, SimulatedMeter
+from .meters import READ_FUNCTIONS, MeterSpec, SimulatedMeter, simulated_meter
 
 _MEMORY: Final = 0x1400  # registers each simulated meter keeps (covers 45008 = 0x138F)
 _GHOST: Final = 0  # SimDevice for unit ids nobody has: its answers are never sent
+
+
+@dataclass(eq=False)
+class _Exchange:
+    """One request on the line, until its answer has gone out."""
+
+    transaction_id: int
+    slot: int
+    served: bool = False
+    fault: str | None = None
+    fewer: bool = False
+    id_change: tuple[int, int] | None = None
+
+
+def _one_register_fewer(frame: bytes, framing: str) -> bytes:
+    """A read answer holding one register fewer, still a well-formed frame."""
+    if framing == "rtu":
+        body = bytes([frame[0], frame[1], frame[2] - 2]) + frame[3:-4]
+        return body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
+    length = int.from_bytes(frame[4:6], "big") - 2
+    return frame[:4] + length.to_bytes(2, "big") + frame[6:8] + bytes([frame[8] - 2]) + frame[9:-2]
 
 
 class _AnswerPDU(ModbusPDU):
@@ -84,17 +107,20 @@ class MeterSimulator:
         self.framing = framing
         self.line = line
         self.profile = profile or load_profile()
-        self.meters = {m.unit: SimulatedMeter(m, self.profile, clock) for m in meters}
+        self.meters = {m.unit: simulated_meter(m, self.profile, clock) for m in meters}
         # Slots are the SimDevice ids (the units' first ids); wire ids can change.
         self.slots: dict[int, SimulatedMeter] = dict(self.meters)
         self._slot_of: dict[int, int] = {unit: unit for unit in self.meters}
         self.requests: Counter[int] = Counter()
+        """Requests received per unit id that a meter answers."""
+        self.unanswered: Counter[int] = Counter()
+        """Requests received per unit id nobody answers (no meter there, or one silenced)."""
         self.faults_injected: Counter[str] = Counter()
         self._random = random.Random(self.faults.seed)
         self._line_lock = asyncio.Lock()
-        self._pending_fault: str | None = None
-        self._drop_next = False
-        self._pending_id_change: tuple[int, int] | None = None
+        self._exchanges: deque[_Exchange] = deque()
+        """Requests received and not yet answered, in order (see ``_Exchange``)."""
+        self._sending: _Exchange | None = None
         self.server: ModbusTcpServer | ModbusSerialServer | None = None
         self.address: tuple[str, int] | None = None
 
@@ -190,6 +216,44 @@ class MeterSimulator:
         connections = getattr(self.server, "active_connections", None)
         return len(connections) if connections is not None else 0
 
+    def describe(self, url: str, *, serial: tuple[str, int] | None = None) -> str:
+        """What the simulator serves on ``url``, for people; ``serial`` (device, baud) when it
+        serves a serial port, which clients do not open themselves: they open the other end."""
+        simulator = self
+        where = (
+            url if serial is None else f"serial port {serial[0]}, Modbus RTU at {serial[1]} baud"
+        )
+        lines = [f"Simulating {len(simulator.meters)} meter(s) on {where} (Ctrl-C to stop)"]
+        for unit, meter in simulator.meters.items():
+            spec = meter.spec
+            what = meter.kind_label.format(series=spec.series, points=spec.points)
+            lines.append(
+                f"  unit {unit:>3}: {what}, model {meter.model}, program id {meter.program_id}, "
+                f"load {spec.load:g} kW, energy {spec.energy:g} kWh"
+            )
+        if any(m.spec.points for m in simulator.meters.values()):
+            lines.append(f"  Series 8000 registers follow {simulator.profile.label()}")
+        if simulator.line is not None:
+            lines.append(
+                f"  RS485 line emulated at {simulator.line.baud} baud, turnaround {simulator.line.turnaround * 1000:.1f} ms"
+            )
+        if simulator.faults.rates:
+            lines.append(
+                "  Faults: "
+                + ", ".join(f"{k} {v * 100:g}%" for k, v in simulator.faults.rates.items())
+                + ("" if simulator.faults.seed is None else f" (seed {simulator.faults.seed})")
+            )
+        first = next(iter(simulator.meters))
+        if serial is None:
+            shown = f"'{url}'" if any(c in url for c in "?&") else url  # quoted for the shell
+            lines.append(f"  Try: leviton-bridge read --connect {shown} --unit {first}")
+        else:
+            lines.append(
+                "  Try, from the other end of the line (e.g. the other pty of a socat pair): "
+                f"leviton-bridge read --connect 'serial:///dev/OTHER-END?baud={serial[1]}' --unit {first}"
+            )
+        return "\n".join(lines) + "\n"
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.shutdown()  # type: ignore[no-untyped-call]
@@ -203,17 +267,24 @@ class MeterSimulator:
             slot = self._slot_of.get(wire, _GHOST)
             if slot != _GHOST:
                 self.requests[wire] += 1
+            else:
+                self.unanswered[wire] += 1
+            self._exchanges.append(_Exchange(transaction_id=pdu.transaction_id, slot=slot))
             pdu.dev_id = slot
             return pdu
-        if pdu.dev_id == _GHOST:
-            self._drop_next = True  # nobody on the line has that id: silence
-            return pdu
-        meter = self.slots[pdu.dev_id]
+        # Answers go out in the order of the requests (the line lock orders the meters' work),
+        # each with its own request's header: pymodbus's server would take the header of
+        # whichever request came last, which a late answer makes a different one.
+        exchange = self._exchanges.popleft() if self._exchanges else _Exchange(0, pdu.dev_id)
+        self._sending = exchange
+        pdu.transaction_id = exchange.transaction_id
+        if exchange.slot == _GHOST:
+            return pdu  # nobody on the line has that id: dropped in _trace_packet
+        meter = self.slots[exchange.slot]
         pdu.dev_id = meter.unit
-        if self._pending_id_change is not None:
+        if exchange.id_change is not None:
             # The meter answers the id change under its old id, then takes the new one.
-            old, new = self._pending_id_change
-            self._pending_id_change = None
+            old, new = exchange.id_change
             moved = self.meters.pop(old)
             moved.unit = new
             self.meters[new] = moved
@@ -223,10 +294,14 @@ class MeterSimulator:
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending:
             return data
-        if self._drop_next:
-            self._drop_next = False
-            return b""
-        fault, self._pending_fault = self._pending_fault, None
+        exchange, self._sending = self._sending, None
+        if exchange is None:
+            return data
+        if exchange.slot == _GHOST:
+            return b""  # silence
+        if exchange.fewer:
+            data = _one_register_fewer(data, self.framing)
+        fault = exchange.fault
         if fault is None:
             return data
         self.faults_injected[fault] += 1
@@ -237,6 +312,14 @@ class MeterSimulator:
         if fault == "short":
             return data[: max(3, len(data) // 2)]
         return bytes(self._random.randrange(256) for _ in range(max(4, len(data))))
+
+    def _serving(self) -> _Exchange:
+        """The request whose meter is at work now (the oldest one not yet served)."""
+        for exchange in self._exchanges:
+            if not exchange.served:
+                exchange.served = True
+                return exchange
+        return _Exchange(0, _GHOST)  # not from a client's request (pymodbus's own echo)
 
     def _draw_fault(self) -> str | None:
         for kind in FAULT_KINDS:
@@ -264,6 +347,7 @@ class MeterSimulator:
         if function in (0x06, 0x10) and values is None:
             return None  # pymodbus reading back what it just wrote, to echo it: same exchange
         async with self._line_lock:
+            exchange = self._serving()
             meter = self.slots[slot]
             fault = self._draw_fault()
             result: ExcCodes | None
@@ -280,10 +364,13 @@ class MeterSimulator:
             elif function in (0x06, 0x10) and values is not None:
                 result = meter.write(function, address, [int(v) for v in values])
                 if result is None and function == 0x10:
-                    self._pending_id_change = (meter.unit, int(values[0]))
+                    exchange.id_change = (meter.unit, int(values[0]))
             else:
                 result = ExcCodes.ILLEGAL_FUNCTION
-            self._pending_fault = fault if fault != "exception" else None
+            exchange.fault = fault if fault not in ("exception", "late") else None
+            if result is None and function in READ_FUNCTIONS and meter.fewer_registers > 0:
+                meter.fewer_registers -= 1
+                exchange.fewer = True
             request_bytes = 9 + 2 * count if function == 0x10 else 8
             if result is not None:
                 answer_bytes = 5
@@ -292,10 +379,22 @@ class MeterSimulator:
             else:
                 answer_bytes = 8
             await self._on_line(request_bytes, answer_bytes)
+            await self._late(meter, fault)
             return result
+
+    async def _late(self, meter: SimulatedMeter, fault: str | None) -> None:
+        """Hold the answer back (the line stays busy): a "late" fault, or one asked of the
+        meter."""
+        delay = meter.late_answers.pop(0) if meter.late_answers else 0.0
+        if fault == "late":
+            self.faults_injected[fault] += 1
+            delay = max(delay, self.faults.late_by)
+        if delay:
+            await asyncio.sleep(delay)
 
     async def answer_report_server_id(self, slot: int) -> ModbusPDU:
         async with self._line_lock:
+            exchange = self._serving()
             meter = self.slots.get(slot)
             data = meter.report_server_id() if meter is not None else None
             fault = self._draw_fault()
@@ -307,6 +406,8 @@ class MeterSimulator:
                 answer = ExceptionResponse(0x11, ExcCodes.ILLEGAL_FUNCTION)
             else:
                 answer = _AnswerPDU(data)
-            self._pending_fault = fault if fault != "exception" else None
+            exchange.fault = fault if fault not in ("exception", "late") else None
             await self._on_line(4, 5 + len(data) if data else 5)
+            if meter is not None:
+                await self._late(meter, fault)
             return answer

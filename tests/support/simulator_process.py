@@ -143,6 +143,27 @@ class SimulatorProcess:
         counts: dict[str, int] = await self.request("requests")
         return counts.get(str(unit), 0)
 
+    async def unanswered(self, unit: int) -> int:
+        """Requests for ``unit`` that nobody answered (no meter there, or one silenced)."""
+        counts: dict[str, int] = await self.request("unanswered")
+        return counts.get(str(unit), 0)
+
+    async def late(self, unit: int, seconds: float, count: int = 1) -> None:
+        """The meter's next ``count`` answers come ``seconds`` late."""
+        await self.request("late", unit=unit, seconds=seconds, count=count)
+
+    async def fewer_registers(self, unit: int, count: int = 1) -> None:
+        """The meter's next ``count`` reads answer one register fewer than asked."""
+        await self.request("fewer_registers", unit=unit, count=count)
+
+    async def restart(self, unit: int) -> None:
+        """The meter loses power and comes back: its uptime counts from zero."""
+        await self.request("restart", unit=unit)
+
+    async def press_reset(self, unit: int) -> None:
+        """Someone resets peak demand with the meter's own button."""
+        await self.request("press_reset", unit=unit)
+
     async def connections(self) -> int:
         result: int = await self.request("connections")
         return result

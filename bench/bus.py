@@ -8,7 +8,7 @@ Run on demand (it is not a test)::
 It starts the in-process simulator with ``--meters`` Series 2000 meters (unit ids 1..N)
 behind RTU framing over TCP and an emulated RS485 line, opens one ``Bus`` on it (one bus is
 one RS485 line: requests go strictly one at a time), identifies every meter, polls them all
-once to warm up, then times ``--cycles`` polling cycles. A cycle is ``await meter.read()``
+once to warm up, then times ``--cycles`` polling cycles. A cycle is ``await meter.async_read()``
 for every meter. By default the meters are read one after the other in bus order, which is
 how the project's pollers (``leviton-bridge demo`` and ``read``) run; ``--concurrent``
 gathers each cycle's reads at once instead and lets modbus-connection serialise them on the
@@ -61,7 +61,7 @@ from pymodbus.pdu import ModbusPDU
 
 from leviton_bridge.simulator import LineSettings, MeterSimulator, MeterSpec
 from leviton_driver import Bus, LevitonError, LevitonMeter
-from leviton_driver.meter import Series1000Meter
+from leviton_driver.series1000 import Series1000Meter
 
 TARGET_RATIO: Final = 1.15
 TARGET_TRANSACTIONS: Final = 1
@@ -168,10 +168,10 @@ def wire_time(request: int, answer: int, line: LineSettings) -> float:
 async def poll(meters: list[LevitonMeter], concurrent: bool) -> None:
     """Read every meter once."""
     if concurrent:
-        await asyncio.gather(*(meter.read() for meter in meters))
+        await asyncio.gather(*(meter.async_read() for meter in meters))
     else:
         for meter in meters:
-            await meter.read()
+            await meter.async_read()
 
 
 @dataclass
@@ -191,7 +191,7 @@ async def measure(args: argparse.Namespace, sim: MeasuredSimulator, bus: Bus) ->
     log = sim.log
     start = log.mark()
     started = time.perf_counter()
-    meters = [await bus.meter(unit) for unit in range(1, args.meters + 1)]
+    meters = [await bus.async_meter(unit) for unit in range(1, args.meters + 1)]
     identify_s = time.perf_counter() - started
     identified = log.mark()
     await poll(meters, args.concurrent)  # warm-up
@@ -253,7 +253,7 @@ def report(args: argparse.Namespace, url: str, line: LineSettings, m: Measuremen
     polling = (
         "concurrent: asyncio.gather of all reads each cycle, serialised by modbus-connection"
         if args.concurrent
-        else "sequential: one meter.read() after the other, in bus order (as the project's "
+        else "sequential: one meter.async_read() after the other, in bus order (as the project's "
         "pollers do)"
     )
     identification = m.identification
@@ -353,7 +353,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"bench/bus.py: FAILED: {err}", file=sys.stderr)
         return 1
     finally:
-        await bus.close()
+        await bus.async_close()
         await sim.stop()
     print("\n".join(lines))
     return 0

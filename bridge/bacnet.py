@@ -91,12 +91,18 @@ from bacpypes3.primitivedata import (
 )
 from bacpypes3.service.object import read_property_to_result_element
 
-from leviton_driver import Bus, ConfigurationError, LevitonError, LevitonMeter, load_profile
-from leviton_driver.meter import DemandResetResult
+from leviton_driver import (
+    Bus,
+    ConfigurationError,
+    DemandResetResult,
+    LevitonError,
+    async_configured_meter,
+    async_load_profile,
+)
 
 from . import bacnet_mapping as mapping
-from .config import BacnetConfig, BridgeConfig, BusConfig, MeterConfig
 from .poller import MeterState
+from .settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -959,53 +965,50 @@ class BacnetPublisher:
 
 async def _identify_bus(
     bus: BusConfig,
-) -> list[tuple[MeterConfig, LevitonMeter | None, str | None]]:
+) -> list[tuple[MeterConfig, list[mapping.ObjectSpec], str | None]]:
+    """Each meter of a bus: its objects, and a note when they come from its configuration."""
     link = Bus(bus.connect)
-    found: list[tuple[MeterConfig, LevitonMeter | None, str | None]] = []
+    found: list[tuple[MeterConfig, list[mapping.ObjectSpec], str | None]] = []
     try:
-        for meter in bus.meters:
+        for config in bus.meters:
             try:
-                profile = (
-                    await asyncio.to_thread(load_profile, meter.profile) if meter.profile else None
-                )
-                found.append(
-                    (
-                        meter,
-                        await link.meter(meter.unit, series=meter.series, profile=profile),
-                        None,
-                    )
-                )
+                profile = await async_load_profile(config.profile) if config.profile else None
+                meter = await link.async_meter(config.unit, series=config.series, profile=profile)
+                found.append((config, mapping.meter_objects(config, meter), None))
             except LevitonError as err:
-                found.append((meter, None, str(err)))
+                found.append((config, *await _fallback(link, config, str(err))))
     finally:
-        await link.close()
+        await link.async_close()
     return found
 
 
-async def _fallback(meter: MeterConfig, why: str) -> tuple[list[mapping.ObjectSpec], str]:
+async def _fallback(
+    link: Bus, config: MeterConfig, why: str
+) -> tuple[list[mapping.ObjectSpec], str]:
     """The objects of a meter that did not answer, from its configuration where possible."""
-    where = f"{meter.name} (bus {meter.bus}, unit {meter.unit}) did not answer ({why})"
-    if meter.series in ("1000", "2000"):
-        return mapping.meter_objects(meter, None), f"{where}: listed from its series"
-    if meter.series == "8000":
-        try:
-            profile = await asyncio.to_thread(load_profile, meter.profile)
-        except LevitonError as err:
-            return [], f"{where} and its profile cannot be read ({err}): not listed"
-        specs = mapping.series_8000_objects(
-            meter,
-            profile.max_points,
-            meter_keys=set(profile.meter),
-            point_keys=set(profile.point_registers),
+    where = f"{config.name} (bus {config.bus}, unit {config.unit}) did not answer ({why})"
+    try:
+        meter = await async_configured_meter(
+            link.unit(config.unit),
+            unit_id=config.unit,
+            where=link.url,
+            series=config.series,
+            profile_path=config.profile,
         )
+    except LevitonError as err:
+        return [], f"{where} and its profile cannot be read ({err}): not listed"
+    if meter is None:
+        return (
+            [],
+            f"{where}: not listed; give it series: 1000, 2000 or 8000 to list it without an answer",
+        )
+    if meter.max_points:
+        specs = mapping.meter_objects(config, meter, points=meter.max_points)
         return specs, (
-            f"{where}: listed with the {profile.max_points} points its profile allows; the "
+            f"{where}: listed with the {meter.max_points} points its profile allows; the "
             "bridge creates only the points the meter reports"
         )
-    return (
-        [],
-        f"{where}: not listed; give it series: 1000, 2000 or 8000 to list it without an answer",
-    )
+    return mapping.meter_objects(config, meter), f"{where}: listed from its series"
 
 
 async def ede_text(config: BridgeConfig) -> tuple[str, int]:
@@ -1027,14 +1030,11 @@ async def ede_text(config: BridgeConfig) -> tuple[str, int]:
         + ", ".join(f"{bus.name} = {mapping.bus_code(bus.name)}" for bus in config.buses)
     ]
     for bus_meters in identified:
-        for meter_config, meter, why in bus_meters:
-            if meter is not None:
-                specs.extend(mapping.meter_objects(meter_config, meter))
-                continue
-            fallback, note = await _fallback(meter_config, why or "no answer")
-            specs.extend(fallback)
-            notes.append(note)
-            _LOGGER.warning("bacnet-ede: %s", note)
+        for _config, objects, note in bus_meters:
+            specs.extend(objects)
+            if note is not None:
+                notes.append(note)
+                _LOGGER.warning("bacnet-ede: %s", note)
     return mapping.ede_document(config.bacnet, specs, notes=notes)
 
 

@@ -35,15 +35,15 @@ removed::
 * ``unit``: the meter's Modbus unit id (1..247).
 * ``point``: 0 for readings of the whole meter (every Series 1000/2000 reading, the Series 8000
   voltages and the reset object), 1..24 for a Series 8000 metering point.
-* ``slot`` (0..15): fixed per quantity, the same on every point: see ``SLOTS``; the reset object
-  is slot 15.
+* ``slot`` (0..15): fixed per quantity, the same on every point: the catalogue's
+  ``Reading.bacnet_slot``; the reset object is slot 15.
 
 The largest instance is 40 * 100000 + 247 * 400 + 24 * 16 + 15 = 4,099,199, inside BACnet's
 0..4,194,302. Instance numbers are unique across object types too, so a number alone names a
 reading. Two meters on one bus always differ (their unit ids differ); two buses could draw the
 same code: the bridge then refuses to start and names both buses and a new name for one of them
 that has a free code (the rule cannot be collision-free for any names and still not depend on the
-order or the number of buses). A new catalogue reading takes a free slot (13 and 14 are free).
+order or the number of buses). A new catalogue reading takes a free slot (14 is free).
 
 Names and descriptions
 ----------------------
@@ -67,7 +67,7 @@ of the meter's resolution for totals, a sensible change for power and voltage; s
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Final
@@ -75,18 +75,12 @@ from typing import TYPE_CHECKING, Final
 from bacpypes3.basetypes import EngineeringUnits
 from bacpypes3.primitivedata import ObjectType
 
-from leviton_driver import ConfigurationError, LevitonMeter, Series8000Meter
-from leviton_driver.catalogue import (
-    READINGS,
-    SERIES_1000_READINGS,
-    SERIES_8000_METER_READINGS,
-    SERIES_8000_POINT_READINGS,
-    Reading,
-)
+from leviton_driver import ConfigurationError, LevitonMeter
+from leviton_driver.catalogue import READINGS, Reading
 from leviton_driver.profile import POINT_COUNTS
 from leviton_driver.registers import UNIT_ID_MAX
 
-from .config import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
+from .settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
 
 if TYPE_CHECKING:
     from .poller import MeterState
@@ -104,23 +98,9 @@ MAX_POINTS: Final = max(POINT_COUNTS)
 MAX_UNIT: Final = UNIT_ID_MAX
 MAX_INSTANCE: Final = 4_194_302
 
-#: The slot of each quantity inside a point's block of 16 instance numbers. Never renumber:
-#: instance numbers are what a BMS binds to. A new reading takes a free slot (13, 14).
-SLOTS: Final[dict[str, int]] = {
-    "energy_delivered": 0,
-    "energy_received": 1,
-    "peak_demand": 2,
-    "derived_power": 3,
-    "demand_reset_count": 4,
-    "uptime": 5,
-    "power": 6,
-    "reactive_energy_delivered": 7,
-    "reactive_energy_received": 8,
-    "reactive_power": 9,
-    "voltage_a": 10,
-    "voltage_b": 11,
-    "voltage_c": 12,
-}
+#: Each reading's slot inside a point's block of 16 instance numbers is ``Reading.bacnet_slot``
+#: in the catalogue (never renumbered: instance numbers are what a BMS binds to); the reset
+#: object takes the last one.
 RESET_SLOT: Final = 15
 RESET_KEY: Final = "reset_peak_demand"
 RESET_NAME: Final = "Reset peak demand"
@@ -243,7 +223,7 @@ def _description(meter: MeterConfig, text: str, point: int) -> str:
 def reading_spec(meter: MeterConfig, reading: Reading, point: int = 0) -> ObjectSpec:
     return ObjectSpec(
         object_type=object_type_for(reading),
-        instance=object_instance(meter.bus, meter.unit, point, SLOTS[reading.key]),
+        instance=object_instance(meter.bus, meter.unit, point, reading.bacnet_slot),
         name=object_name(meter, reading.name, point),
         description=_description(meter, reading.description or reading.name, point),
         meter=meter,
@@ -269,58 +249,30 @@ def reset_spec(meter: MeterConfig) -> ObjectSpec:
 # -- which objects a meter has ---------------------------------------------------------------
 
 
-def series_1000_objects(meter: MeterConfig, *, reset: bool = True) -> list[ObjectSpec]:
-    specs = [reading_spec(meter, reading) for reading in SERIES_1000_READINGS]
-    if reset:
-        specs.append(reset_spec(meter))
-    return specs
-
-
-def series_8000_objects(
-    meter: MeterConfig,
-    points: int,
-    *,
-    meter_keys: Collection[str] | None = None,
-    point_keys: Collection[str] | None = None,
+def meter_objects(
+    config: MeterConfig, meter: LevitonMeter | None, *, points: int | None = None
 ) -> list[ObjectSpec]:
-    """A Series 8000's objects; ``*_keys`` limit them to the readings its profile provides."""
-    if not 1 <= points <= MAX_POINTS:
-        raise ConfigurationError(
-            f"meter {meter.name!r}: {points} metering points; BACnet objects exist for 1..{MAX_POINTS}"
-        )
-    specs = [
-        reading_spec(meter, reading)
-        for reading in SERIES_8000_METER_READINGS
-        if meter_keys is None or reading.key in meter_keys
-    ]
-    for point in range(1, points + 1):
-        specs.extend(
-            reading_spec(meter, reading, point)
-            for reading in SERIES_8000_POINT_READINGS
-            if point_keys is None or reading.key in point_keys
-        )
-    return specs
+    """The objects of a configured meter, from its description: one per reading of the meter
+    and of each metering point, and the reset object where it can reset its peak demand.
 
-
-def meter_objects(config: MeterConfig, meter: LevitonMeter | None) -> list[ObjectSpec]:
-    """The objects of a configured meter, from what it said about itself when identified.
-
-    Not identified yet: a meter configured as Series 1000 or 2000 has its objects already (its
-    readings do not depend on the meter); any other has none until it answers.
+    A meter of series ``auto`` that has never answered has none yet; one configured by its
+    series has its objects before it answers (a Series 8000's points once it says how many;
+    ``points`` lists them in advance, for the EDE file of a meter that does not answer).
     """
-    identity = meter.identity if meter is not None else None
-    if meter is None or identity is None:
-        if config.series in ("1000", "2000"):
-            return series_1000_objects(config)
+    if meter is None:
         return []
-    if isinstance(meter, Series8000Meter):
-        return series_8000_objects(
-            config,
-            identity.points or meter.profile.max_points,
-            meter_keys=set(meter.profile.meter),
-            point_keys=set(meter.profile.point_registers),
+    points = meter.points if points is None else points
+    if points > MAX_POINTS:
+        raise ConfigurationError(
+            f"meter {config.name!r}: {points} metering points; BACnet objects exist "
+            f"for 1..{MAX_POINTS}"
         )
-    return series_1000_objects(config)
+    specs = [reading_spec(config, reading) for reading in meter.readings()]
+    if meter.can_reset_demand:
+        specs.append(reset_spec(config))
+    for point in range(1, points + 1):
+        specs.extend(reading_spec(config, reading, point) for reading in meter.point_readings())
+    return specs
 
 
 def state_objects(state: MeterState) -> list[ObjectSpec]:
@@ -385,10 +337,15 @@ def check_config(config: BridgeConfig) -> list[str]:
 
 
 def _all_possible(meter: MeterConfig) -> Iterable[ObjectSpec]:
-    if meter.series in ("auto", "1000", "2000"):
-        yield from series_1000_objects(meter)
-    if meter.series in ("auto", "8000"):
-        yield from series_8000_objects(meter, MAX_POINTS)
+    """Every object a meter could have, whatever it turns out to be: every reading of the
+    catalogue for the meter and for each of the most points a meter can have (a reading can
+    be both: a Series 1000's energy is its meter's, a Series 8000's its points'), and a
+    reset."""
+    for reading in READINGS.values():
+        yield reading_spec(meter, reading)
+        for point in range(1, MAX_POINTS + 1):
+            yield reading_spec(meter, reading, point)
+    yield reset_spec(meter)
 
 
 def _name_clashes(bacnet: BacnetConfig, meters: Sequence[MeterConfig]) -> list[str]:

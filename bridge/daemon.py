@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from leviton_driver.meter import DemandResetResult
 
-from .config import BridgeConfig
 from .mqtt import MqttPublisher
 from .poller import BusPoller, MeterListener, MeterState
+from .settings import BridgeConfig
 
 if TYPE_CHECKING:
     from .bacnet import BacnetPublisher
@@ -43,6 +43,10 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then say offline and close every link."""
         loop = asyncio.get_running_loop()
+        # The meters named by their series exist before the publishers start, so that these
+        # show them from the start (BACnet objects, MQTT discovery), answered or not.
+        for poller in self.pollers:
+            await poller.async_prepare()
         if self.config.mqtt is not None:
             self.mqtt = MqttPublisher(
                 self.config.mqtt, self.config.meters, loop, self.reset_peak_demand

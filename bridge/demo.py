@@ -1,24 +1,35 @@
 """``leviton-bridge demo``: simulated meters, an MQTT broker, and the bridge between them.
 
 Nothing to set up: three simulated meters (a Series 2000, a Series 1000 and a Series 8000-12)
-on loopback, an embedded MQTT broker (amqtt) unless ``--broker`` names one, and the bridge
-publishing them with Home Assistant discovery, shown as a live table until Ctrl-C.
+on loopback, an MQTT broker unless ``--broker`` names one, and the bridge publishing them with
+Home Assistant discovery, shown as a live table until Ctrl-C.
+
+The broker is a mosquitto the demo starts on a free loopback port when the machine has one
+(``make demo`` installs it on Debian as root), else an embedded amqtt (the ``demo`` extra).
+amqtt 0.12 replays retained messages to clients other than the one subscribing, so the table
+counts each message once however often it arrives (by topic and payload; a state message
+carries the time of its read).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import socket
+import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack, suppress
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from leviton_bridge.simulator import MeterSimulator, MeterSpec
+from leviton_driver import LevitonError
 from leviton_driver.catalogue import READINGS
 
 from . import render
@@ -41,13 +52,60 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def start_embedded_broker() -> tuple[Any, str]:
-    """An amqtt broker on a free loopback port, anonymous access; returns (broker, URL)."""
-    from amqtt.broker import Broker
+def _mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found is None and Path("/usr/sbin/mosquitto").exists():
+        found = "/usr/sbin/mosquitto"
+    return found
 
+
+async def start_local_broker(stack: AsyncExitStack) -> tuple[str, str]:
+    """A broker on a free loopback port, anonymous, stopped with ``stack``: mosquitto when the
+    machine has it, else amqtt. Returns (what it is, URL)."""
+    port = _free_port()
+    executable = _mosquitto()
+    if executable is not None:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leviton-demo-")))
+        config = folder / "mosquitto.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # mosquitto drops to its own user, who cannot read tmp
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            executable,
+            "-c",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+        async def stop() -> None:
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
+
+        stack.push_async_callback(stop)
+        for _ in range(200):  # mosquitto listens within milliseconds; give it up to 10 s
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                if process.returncode is not None:
+                    break
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return "a local mosquitto", f"mqtt://127.0.0.1:{port}"
+        raise LevitonError(f"mosquitto ({executable}) did not start on 127.0.0.1:{port}")
+    try:
+        from amqtt.broker import Broker
+    except ImportError:
+        raise LevitonError(
+            "no MQTT broker to run the demo with: install mosquitto (apt-get install "
+            "mosquitto), or the demo extra (pip install 'leviton-meters[demo]'), or pass "
+            "--broker mqtt://HOST:PORT"
+        ) from None
     # amqtt warns about undelivered messages when it shuts down; that is no news in a demo.
     logging.getLogger("amqtt").setLevel(logging.ERROR)
-    port = _free_port()
     broker = Broker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
@@ -57,7 +115,8 @@ async def start_embedded_broker() -> tuple[Any, str]:
         }
     )
     await broker.start()
-    return broker, f"mqtt://127.0.0.1:{port}"
+    stack.push_async_callback(broker.shutdown)
+    return "an embedded amqtt broker", f"mqtt://127.0.0.1:{port}"
 
 
 class BrokerWatch:
@@ -66,13 +125,21 @@ class BrokerWatch:
     def __init__(self, url: str, base_topic: str) -> None:
         host, port = url.removeprefix("mqtt://").rsplit(":", 1)
         self.counts: Counter[str] = Counter()
+        self._seen: set[tuple[str, bytes]] = set()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="leviton-demo-watch")
-        self.client.on_message = lambda _c, _u, message: self.counts.update([message.topic])
+        self.client.on_message = lambda _c, _u, message: self._count(message)
         self.client.on_connect = lambda client, *_: client.subscribe(
             [(f"{base_topic}/#", 0), ("homeassistant/device/+/config", 0)]
         )
         self.client.connect_async(host, int(port))
         self.client.loop_start()
+
+    def _count(self, message: mqtt.MQTTMessage) -> None:
+        """Each message once, whether it arrived live, retained, or replayed."""
+        key = (message.topic, bytes(message.payload))
+        if message.payload and key not in self._seen:
+            self._seen.add(key)
+            self.counts[message.topic] += 1
 
     def stop(self) -> None:
         self.client.disconnect()
@@ -115,10 +182,9 @@ async def run_demo(
         simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS])
         host, port = await simulator.start_tcp("127.0.0.1", 0)
         stack.push_async_callback(simulator.stop)
-        embedded = broker_url is None
+        where = "the MQTT broker"
         if broker_url is None:
-            broker, broker_url = await start_embedded_broker()
-            stack.push_async_callback(broker.shutdown)
+            where, broker_url = await start_local_broker(stack)
         config = parse_config(
             {
                 "buses": [
@@ -143,8 +209,7 @@ async def run_demo(
         bridge = Bridge(config)
         stop = asyncio.Event()
         task = asyncio.create_task(bridge.run(stop))
-        out.write(render.simulator_text(f"tcp://{host}:{port}", simulator))
-        where = "an embedded MQTT broker" if embedded else "the MQTT broker"
+        out.write(simulator.describe(f"tcp://{host}:{port}"))
         out.write(f"Bridge publishing to {where} at {broker_url}\n\n")
         shown = 0
         try:

@@ -3,6 +3,10 @@
 paho's network loop runs in its own thread and reconnects with backoff by itself (1 s, doubling
 to 60 s, forever); its callbacks hand everything to the asyncio loop, where the poller and the
 publishing state live. See ``mqtt_mapping`` for the topics and payloads.
+
+How the link to the broker fares is counted on the publisher (``connections``,
+``connect_failures``, ``published``); ``wait_until`` lets a coroutine (a status page, a test)
+wait for a condition on those counts.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from leviton_driver import LevitonError
 
-from .config import MeterConfig, MqttConfig
 from .mqtt_mapping import OFFLINE, ONLINE, PRESS, Topics, discovery_messages, state_payload
-from .poller import MeterState
+from .poller import Changes, MeterState
+from .settings import MeterConfig, MqttConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,7 +81,13 @@ class MqttPublisher:
         self.states: dict[str, MeterState] = {}
         self.configured = {meter.meter_id for meter in meters}
         self.connected = asyncio.Event()
+        self.connections = 0
+        """Times the broker accepted the connection (the first time and each reconnection)."""
+        self.connect_failures = 0
+        """Connection attempts that failed (broker unreachable or refusing, TLS, login)."""
         self.published = 0
+        """Messages handed to the broker connection."""
+        self._changes = Changes()
         self.lags: deque[float] = deque(maxlen=100_000)
         """Seconds from each read to its publish (the newest, for the benchmark)."""
         self._stopping = False
@@ -122,6 +132,11 @@ class MqttPublisher:
         )
         self.client.loop_start()
 
+    async def wait_until(self, check: Callable[[], bool]) -> None:
+        """Return once ``check()`` holds, checking again whenever ``connections``,
+        ``connect_failures`` or ``published`` change."""
+        await self._changes.wait_until(check)
+
     async def announce_offline(self) -> None:
         """Say offline (retained) before anything else stops; publish nothing after this."""
         if self._stopping:
@@ -165,6 +180,11 @@ class MqttPublisher:
         level = logging.DEBUG if problem == self._connect_problem else logging.WARNING
         _LOGGER.log(level, "MQTT broker %s: %s; retrying with backoff", self.config.url, problem)
         self._connect_problem = problem
+        self.loop.call_soon_threadsafe(self._count_connect_failure)
+
+    def _count_connect_failure(self) -> None:
+        self.connect_failures += 1
+        self._changes.notify()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
@@ -184,6 +204,8 @@ class MqttPublisher:
         if self._stopping:
             return
         _LOGGER.info("connected to MQTT broker %s", self.config.url)
+        self.connections += 1
+        self._changes.notify()
         self._connect_problem = None
         self._availability.clear()
         self._cleared.clear()
@@ -231,6 +253,7 @@ class MqttPublisher:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.published += 1
+            self._changes.notify()
             return True
         _LOGGER.debug("could not publish to %s: %s", topic, mqtt.error_string(info.rc))
         return False
@@ -347,9 +370,9 @@ class MqttPublisher:
 
     def _clear_stale_points(self, meter_id: str) -> None:
         state = self.states.get(meter_id)
-        if state is None or state.identity is None:
+        if state is None or state.meter is None or state.identity is None:
             return  # checked again once the meter is identified
-        points = state.identity.points or 0
+        points = state.meter.points
         for point, topic in list(self._point_topics.get(meter_id, {}).items()):
             if point > points:
                 _LOGGER.info("clearing %s: %s has %d points", topic, state.config.name, points)

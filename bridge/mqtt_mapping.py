@@ -31,16 +31,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from leviton_driver.catalogue import (
-    SERIES_1000_READINGS,
-    SERIES_8000_METER_READINGS,
-    SERIES_8000_POINT_READINGS,
-    Reading,
-)
-from leviton_driver.meter import Snapshot
+from leviton_driver import LevitonMeter, Snapshot
+from leviton_driver.catalogue import Reading
 
-from .config import MeterConfig, MqttConfig, slug
 from .poller import MeterState
+from .settings import MeterConfig, MqttConfig, slug
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
@@ -119,32 +114,24 @@ def _component(reading: Reading, value_template: str, unique_id: str) -> dict[st
     return component
 
 
-def _device(state: MeterState, identifier: str) -> dict[str, Any]:
+def _device(state: MeterState, meter: LevitonMeter, identifier: str) -> dict[str, Any]:
+    """The meter as a device: what it says about itself. The program id is a diagnostic
+    sensor, not the serial number (Leviton only correlates the two)."""
     device: dict[str, Any] = {
         "identifiers": [identifier],
         "manufacturer": "Leviton",
         "name": state.config.name,
+        "model": meter.model_label,
     }
-    identity = state.identity
+    identity = meter.identity
     if identity is not None:
-        device["model"] = f"Series {identity.series}{_provisional(state)}"
         if identity.model:
             device["model_id"] = identity.model
         if identity.hardware_version:
             device["hw_version"] = identity.hardware_version
         if identity.software_version:
             device["sw_version"] = identity.software_version
-        if identity.serial_number:
-            device["serial_number"] = identity.serial_number
-    elif state.config.series != "auto":
-        device["model"] = f"Series {state.config.series}"
     return device
-
-
-def _provisional(state: MeterState) -> str:
-    """Readings through the provisional Series 8000 profile say so where a person looks."""
-    identity = state.identity
-    return " (provisional register map)" if identity and identity.provisional_profile else ""
 
 
 def _common(topics: Topics, meter_id: str) -> dict[str, Any]:
@@ -161,18 +148,20 @@ def _common(topics: Topics, meter_id: str) -> dict[str, Any]:
 
 
 def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str, Any]]:
-    """Discovery topic -> payload for a meter (and its metering points)."""
+    """Discovery topic -> payload for a meter (and its metering points), from the meter's own
+    description; none for a meter of series ``auto`` that has never answered."""
+    meter = state.meter
+    if meter is None:
+        return {}
     meter_id = state.meter_id
     object_id = topics.object_id(meter_id)
-    identity = state.identity
-    is_8000 = (identity.series == "8000") if identity else state.config.series == "8000"
-    components: dict[str, Any] = {}
-    readings = SERIES_8000_METER_READINGS if is_8000 else SERIES_1000_READINGS
-    for reading in readings:
-        components[reading.key] = _component(
+    components: dict[str, Any] = {
+        reading.key: _component(
             reading, f"{{{{ value_json.readings.{reading.key} }}}}", f"{object_id}_{reading.key}"
         )
-    if state.can_reset_demand and not is_8000:
+        for reading in meter.readings()
+    }
+    if meter.can_reset_demand:
         components["reset_peak_demand"] = {
             "platform": "button",
             "name": "Reset peak demand",
@@ -184,19 +173,18 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
         }
     messages = {
         topics.discovery(object_id): {
-            "device": _device(state, object_id),
+            "device": _device(state, meter, object_id),
             **_common(topics, meter_id),
             "components": components,
         }
     }
-    points = identity.points if identity and identity.points else 0
-    for point in range(1, points + 1):
+    for point in range(1, meter.points + 1):
         point_id = topics.object_id(meter_id, point)
         messages[topics.discovery(point_id)] = {
             "device": {
                 "identifiers": [point_id],
                 "manufacturer": "Leviton",
-                "model": f"Series 8000 metering point{_provisional(state)}",
+                "model": meter.point_model_label,
                 "name": f"{state.config.name} point {point}",
                 "via_device": object_id,
             },
@@ -207,7 +195,7 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
                     f"{{{{ value_json.points['{point}'].{reading.key} }}}}",
                     f"{point_id}_{reading.key}",
                 )
-                for reading in SERIES_8000_POINT_READINGS
+                for reading in meter.point_readings()
             },
         }
     return messages

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from leviton_bridge.simulator import MeterSimulator
+from leviton_driver import Identity, LevitonMeter, Snapshot
 from leviton_driver.catalogue import READINGS
-from leviton_driver.meter import Identity, Snapshot
+from leviton_driver.model_numbers import describe_model
 
 
 def number(value: float | int | None, precision: int) -> str:
@@ -40,46 +40,15 @@ def identity_line(identity: Identity) -> str:
     return ", ".join(parts)
 
 
-def _model_words(identity: Identity) -> str | None:
-    info = identity.model_info
-    if info is None:
-        return None
-    if info.series == "8000":
-        words = []
-        if info.points and info.points != identity.points:
-            words.append(f"{info.points} metering points")
-        if info.cts_per_point:
-            words.append(
-                f"{info.cts_per_point} CT{'s' if info.cts_per_point > 1 else ''} per point"
-            )
-        if info.voltage:
-            words.append(f"{info.voltage} V")
-        words.extend(info.options)
-        return ", ".join(words) or None
-    words = [f"{info.format} model-number format"]
-    if info.voltage_configuration:
-        words.append(info.voltage_configuration)
-    if info.ct_rating_amps:
-        words.append(f"{info.ct_rating_amps} A CTs")
-    elif info.ct_description:
-        words.append(f"CTs: {info.ct_description}")
-    if info.enclosure:
-        words.append(f"{info.enclosure} enclosure")
-    if info.demand is True:
-        words.append("demand option")
-    elif info.demand is False:
-        words.append("no demand option")
-    words.extend(info.options)
-    return ", ".join(words)
-
-
-def meter_text(url: str, identity: Identity, snapshot: Snapshot) -> str:
-    title = f"Unit {identity.unit_id} on {url}: Leviton Series {identity.series}"
+def meter_text(url: str, meter: LevitonMeter, snapshot: Snapshot) -> str:
+    identity = meter.identity
+    assert identity is not None, "an identified meter"
+    title = f"Unit {identity.unit_id} on {url}: Leviton {meter.model_label}"
     if identity.points:
         title += f", {identity.points} metering points"
     lines = [title]
     if identity.model:
-        described = _model_words(identity)
+        described = describe_model(identity.model_info, identity.points)
         lines.append(
             f"  Model            {identity.model}" + (f" ({described})" if described else "")
         )
@@ -89,7 +58,7 @@ def meter_text(url: str, identity: Identity, snapshot: Snapshot) -> str:
         )
     if identity.program_id is not None:
         lines.append(
-            f"  Program id       {identity.program_id} (Leviton's key to the serial number)"
+            f"  Program id       {identity.program_id} (Leviton correlates it with the label's serial number)"
         )
     if identity.profile:
         lines.append(f"  Register profile {identity.profile}")
@@ -152,7 +121,7 @@ def identity_json(identity: Identity) -> dict[str, Any]:
         "software_version": identity.software_version,
         "program_id": identity.program_id,
     }
-    if identity.series == "8000":
+    if identity.points is not None:
         data["point_count"] = identity.points
         data["profile"] = identity.profile
         data["provisional_profile"] = identity.provisional_profile
@@ -196,44 +165,6 @@ def scan_text(url: str, identities: list[Identity], problems: list[str], units: 
         lines = [f"{len(identities)} meter(s) on {url} at {tried}:"]
         lines += [f"  unit {i.unit_id:>3}: {identity_line(i)}" for i in identities]
     lines += [f"  problem: {problem}" for problem in problems]
-    return "\n".join(lines) + "\n"
-
-
-def simulator_text(
-    url: str, simulator: MeterSimulator, *, serial: tuple[str, int] | None = None
-) -> str:
-    """What the simulator serves on ``url``; ``serial`` (device, baud) when it serves a serial
-    port, which clients do not open themselves: they open the other end of the line."""
-    where = url if serial is None else f"serial port {serial[0]}, Modbus RTU at {serial[1]} baud"
-    lines = [f"Simulating {len(simulator.meters)} meter(s) on {where} (Ctrl-C to stop)"]
-    for unit, meter in simulator.meters.items():
-        spec = meter.spec
-        what = f"Series {spec.series}" + (f"-{spec.points}" if spec.series == "8000" else "")
-        lines.append(
-            f"  unit {unit:>3}: {what}, model {meter.model}, program id {meter.program_id}, "
-            f"load {spec.load:g} kW, energy {spec.energy:g} kWh"
-        )
-    if any(m.spec.series == "8000" for m in simulator.meters.values()):
-        lines.append(f"  Series 8000 registers follow {simulator.profile.label()}")
-    if simulator.line is not None:
-        lines.append(
-            f"  RS485 line emulated at {simulator.line.baud} baud, turnaround {simulator.line.turnaround * 1000:.1f} ms"
-        )
-    if simulator.faults.rates:
-        lines.append(
-            "  Faults: "
-            + ", ".join(f"{k} {v * 100:g}%" for k, v in simulator.faults.rates.items())
-            + ("" if simulator.faults.seed is None else f" (seed {simulator.faults.seed})")
-        )
-    first = next(iter(simulator.meters))
-    if serial is None:
-        shown = f"'{url}'" if any(c in url for c in "?&") else url  # quoted for the shell
-        lines.append(f"  Try: leviton-bridge read --connect {shown} --unit {first}")
-    else:
-        lines.append(
-            "  Try, from the other end of the line (e.g. the other pty of a socat pair): "
-            f"leviton-bridge read --connect 'serial:///dev/OTHER-END?baud={serial[1]}' --unit {first}"
-        )
     return "\n".join(lines) + "\n"
 
 

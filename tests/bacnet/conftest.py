@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,8 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BridgeConfig, parse_config
 from leviton_bridge.daemon import Bridge
+from leviton_bridge.poller import BusPoller
+from support import PATIENCE, free_port, until
 from support.inprocess import start_simulator
 
 __all__ = ["start_simulator"]  # a fixture from support, used here
@@ -32,28 +33,6 @@ __all__ = ["start_simulator"]  # a fixture from support, used here
 CLIENT_INSTANCE = 599999
 DEVICE_INSTANCE = 59001
 POLL_INTERVAL = 0.2
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def until(
-    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, what: str = ""
-) -> None:
-    """Wait until ``condition()`` holds (polling), or fail saying ``what`` did not happen."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within} s waiting for {what or condition}")
-        await asyncio.sleep(0.05)
 
 
 def bridge_config(buses: list[dict[str, Any]], *, port: int, **bacnet: Any) -> BridgeConfig:
@@ -94,6 +73,11 @@ class RunningBridge:
         assert self.bridge.bacnet is not None
         return self.bridge.bacnet
 
+    @property
+    def poller(self) -> BusPoller:
+        """The poller of the first (usually the only) bus."""
+        return self.bridge.pollers[0]
+
     def object_count(self) -> int:
         return len(self.publisher.objects)
 
@@ -109,7 +93,7 @@ async def start_bridge() -> AsyncIterator[StartBridge]:
     async def start(
         buses: list[dict[str, Any]], *, wait_objects: int = 0, **bacnet: Any
     ) -> RunningBridge:
-        port = free_udp_port()
+        port = free_port(socket.SOCK_DGRAM)
         config = bridge_config(buses, port=port, **bacnet)
         bridge = Bridge(config)
         stop = asyncio.Event()
@@ -117,15 +101,14 @@ async def start_bridge() -> AsyncIterator[StartBridge]:
         handle = RunningBridge(bridge, task, stop, config, Address(f"127.0.0.1:{port}"))
         running.append(handle)
         started = asyncio.create_task(bridge.started.wait())
-        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED, timeout=10)
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED, timeout=PATIENCE)
         if task.done():
             started.cancel()
             task.result()  # raises what stopped the bridge
         assert bridge.started.is_set(), "the bridge did not start"
         if wait_objects:
             await until(
-                lambda: handle.object_count() >= wait_objects,
-                what=f"{wait_objects} BACnet objects",
+                lambda: handle.object_count() >= wait_objects, f"{wait_objects} BACnet objects"
             )
         return handle
 
@@ -133,7 +116,7 @@ async def start_bridge() -> AsyncIterator[StartBridge]:
     for handle in running:
         handle.stop.set()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(handle.task, 10)
+            await asyncio.wait_for(handle.task, PATIENCE)
 
 
 @dataclass
@@ -166,13 +149,23 @@ class Client:
         return None
 
 
+async def unanswered(question: asyncio.Future[Any], barrier: Awaitable[Any]) -> None:
+    """Check that nothing answered ``question`` (a Who-Is or Who-Has whose future resolves on
+    its first answer, asked with a long timeout), without waiting for that timeout: the device
+    answers requests in the order they come, so once ``barrier`` (a question it answers, asked
+    after ``question``) has its answer, an answer to ``question`` would have come first."""
+    await barrier
+    assert not question.done(), f"answered: {question.result()}"
+    question.cancel()
+
+
 def _oid(objid: str | ObjectIdentifier) -> ObjectIdentifier:
     return objid if isinstance(objid, ObjectIdentifier) else ObjectIdentifier(objid)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    port = free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     device = DeviceObject(
         objectIdentifier=("device", CLIENT_INSTANCE),
         objectName="test client",
@@ -187,4 +180,3 @@ async def client() -> AsyncIterator[Client]:
         yield Client(app)
     finally:
         app.close()
-        await asyncio.sleep(0)

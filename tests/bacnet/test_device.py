@@ -8,6 +8,7 @@ that can be silenced. Loopback has no broadcast, so Who-Is and Who-Has go direct
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BacnetConfig
 from leviton_bridge.simulator import MeterSimulator
 from leviton_driver import ConfigurationError
+from support import PATIENCE, free_port, until
 from support.inprocess import StartSimulator
 
 from .conftest import (
@@ -45,13 +47,12 @@ from .conftest import (
     RunningBridge,
     StartBridge,
     bus,
-    free_udp_port,
-    until,
+    unanswered,
 )
 
 DEVICE = f"device,{DEVICE_INSTANCE}"
-S2000_OBJECTS = 7
-S8000_8_OBJECTS = 3 + 8 * 6
+S2000_OBJECTS = 7 + 1  # 7 readings (with the program id) and the reset
+S8000_8_OBJECTS = 4 + 8 * 6  # 3 voltages and the program id; 6 readings per point
 
 
 @dataclass
@@ -100,7 +101,7 @@ async def site(start_simulator: StartSimulator, start_bridge: StartBridge, clien
             for o in running.publisher.objects
             if o._spec.key not in ("reset_peak_demand", "derived_power")
         ),
-        what="every reading",
+        "every reading",
     )
     return Site(running, client, sim)
 
@@ -120,7 +121,10 @@ async def test_who_is_and_who_has(site: Site) -> None:
     assert i_am.maxAPDULengthAccepted == 1476
     (i_am,) = await app.who_is(DEVICE_INSTANCE, DEVICE_INSTANCE, address=device)
     assert i_am.pduSource == device
-    assert await app.who_is(1, 10, address=device, timeout=0.5) == []
+    await unanswered(
+        app.who_is(1, 10, address=device, timeout=PATIENCE),
+        app.who_is(DEVICE_INSTANCE, DEVICE_INSTANCE, address=device),
+    )
 
     power = site.spec(2, "power", point=3)
     assert power.name == "Tenant panel point 3 Power"
@@ -137,7 +141,16 @@ async def test_who_is_and_who_has(site: Site) -> None:
         address=device,
     )
     assert i_have.objectName == "Unit 1A Energy delivered"
-    assert await app.who_has(object_name="No such object", address=device, timeout=0.5) == []
+    await unanswered(
+        app.who_has(
+            DEVICE_INSTANCE,
+            DEVICE_INSTANCE,
+            object_name="No such object",
+            address=device,
+            timeout=PATIENCE,
+        ),
+        app.who_has(DEVICE_INSTANCE, DEVICE_INSTANCE, object_name=power.name, address=device),
+    )
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -280,7 +293,7 @@ async def test_read_property_multiple(site: Site) -> None:
 # -- COV ---------------------------------------------------------------------------------------
 
 
-async def notification(scm: Any, within: float = 5.0) -> dict[str, Any]:
+async def notification(scm: Any, within: float = PATIENCE) -> dict[str, Any]:
     """The next COV notification: its present value and status flags."""
     values: dict[str, Any] = {}
     while len(values) < 2:
@@ -289,7 +302,7 @@ async def notification(scm: Any, within: float = 5.0) -> dict[str, Any]:
     return values
 
 
-async def next_value(scm: Any, prop: str, within: float = 5.0) -> Any:
+async def next_value(scm: Any, prop: str, within: float = PATIENCE) -> Any:
     return (await notification(scm, within))[prop]
 
 
@@ -317,13 +330,15 @@ async def test_cov_respects_the_increment(site: Site) -> None:
     """A change smaller than the COV increment (10 W) sends nothing."""
     app, device = site.client.app, site.bridge.address
     power = site.oid(2, "power", point=1)
+    obj = site.bridge.publisher.app.get_object_id(power)  # type: ignore[union-attr]
     async with app.change_of_value(device, power, 13, False, 120) as scm:
         before = await next_value(scm, "present-value")
         site.sim.meters[2].spec.load = 2400.0 * (1 + 2 / before)  # point 1: + 2 W
-        await asyncio.sleep(1.0)
-        assert scm.queue.empty()
+        # A poll brings the change to the object (and would notify, if it were enough) ...
+        await until(lambda: obj._value == pytest.approx(before + 2, abs=0.01), "the + 2 W")
         assert await site.value(2, "power", 1) == pytest.approx(before + 2, abs=0.01)
         site.sim.meters[2].spec.load = 2400.0 * (1 + 20 / before)  # point 1: + 20 W
+        # ... so the next notification, in order, would be the + 2 W one: it is the + 20 W.
         assert await next_value(scm, "present-value") == pytest.approx(before + 20, abs=0.01)
 
 
@@ -339,7 +354,7 @@ async def test_fault_flags_on_a_dead_meter_and_their_clearing(site: Site) -> Non
         first = await notification(scm)
         assert list(first["status-flags"]) == [0, 0, 0, 0]
         undo = site.sim.silence(3)
-        fault = await notification(scm, within=10)
+        fault = await notification(scm)
         assert list(fault["status-flags"]) == [0, 1, 0, 0]
         assert fault["present-value"] >= first["present-value"]  # the last value stays
         for obj in dead:
@@ -349,7 +364,7 @@ async def test_fault_flags_on_a_dead_meter_and_their_clearing(site: Site) -> Non
         for obj in alive:
             assert list(await client.read(obj.objectIdentifier, "status-flags")) == [0, 0, 0, 0]
         undo()
-        assert list(await next_value(scm, "status-flags", within=10)) == [0, 0, 0, 0]
+        assert list(await next_value(scm, "status-flags")) == [0, 0, 0, 0]
     for obj in dead:
         if obj._spec.key != "derived_power":
             assert await client.read(obj.objectIdentifier, "reliability") == (
@@ -367,17 +382,30 @@ async def test_reset_peak_demand_by_write(site: Site) -> None:
     assert meter.reset_count == 0
     assert await site.value(1, "peak_demand") == pytest.approx(3.5)
     assert await client.write(reset, "present-value", "inactive") is None  # resting: no reset
-    await asyncio.sleep(0.3)
     assert meter.reset_count == 0
     assert await client.write(reset, "present-value", "active") is None
-    assert meter.reset_count == 1
-    await until(lambda: site.bridge.publisher.app.get_object_id(reset).presentValue == 0)  # type: ignore[union-attr]
+    # Resets of a meter run one after another, so a reset started by the write of inactive
+    # would show in the count.
+    await _after_reset(site, reset, 1)
     assert await client.read(reset, "present-value") == BinaryPV.inactive
     assert await site.value(1, "peak_demand") == 0
     assert await site.value(1, "demand_reset_count") == 1
     # a commandable-style write with a priority works the same
     assert await client.write(reset, "present-value", "active", priority=8) is None
-    assert meter.reset_count == 2
+    await _after_reset(site, reset, 2)
+
+
+async def _after_reset(site: Site, reset: ObjectIdentifier, count: int) -> None:
+    """Wait until unit 1 has counted ``count`` resets and its reset object reads inactive again
+    (a write is acknowledged once its reset is done, or after ``RESET_ANSWER_S`` at most when
+    the meter is slow; the object reads active until the reset ends)."""
+    obj = site.bridge.publisher.app.get_object_id(reset)  # type: ignore[union-attr]
+    meter = site.sim.meters[1]
+    await until(
+        lambda: meter.reset_count >= count and obj.presentValue == BinaryPV.inactive,
+        f"reset number {count} to end",
+    )
+    assert meter.reset_count == count
 
 
 async def test_failed_reset_is_an_error(site: Site) -> None:
@@ -465,7 +493,7 @@ async def test_write_property_multiple(site: Site) -> None:
     assert refused.value.firstFailedWriteAttempt.objectIdentifier == peak
     assert site.sim.meters[1].reset_count == 0  # nothing of a refused request is done
     await client.app.request(request((reset, "present-value", BinaryPV("active"))))
-    assert site.sim.meters[1].reset_count == 1
+    await _after_reset(site, reset, 1)
 
 
 async def test_objects_refuse_writes_themselves(site: Site) -> None:
@@ -503,23 +531,32 @@ async def test_database_revision_increments_when_objects_appear(
         wait_objects=S2000_OBJECTS,
     )
     client.device = running.address
-    await asyncio.sleep(1.0)
-    assert running.object_count() == S2000_OBJECTS  # unit 5 (series auto) has not answered
+    poller = running.poller
+    # Unit 5 (series auto) is tried in cycles 1 and 2 and does not answer: no objects yet.
+    await poller.wait_for_cycle(2)
+    assert running.bridge.states[1].errors >= 2
+    assert running.object_count() == S2000_OBJECTS
     before = await client.read(DEVICE, "database-revision")
     objects_before = await object_list(client)
     undo()
-    await until(lambda: running.object_count() == S2000_OBJECTS + 3 + 12 * 6, what="unit 5")
+    unit_5 = 4 + 12 * 6  # 3 voltages and the program id; 6 readings on each of 12 points
+    await until(lambda: running.object_count() == S2000_OBJECTS + unit_5, "unit 5's objects")
     after = await client.read(DEVICE, "database-revision")
     assert after == before + 1
     objects_after = await object_list(client)
     assert set(objects_before) < set(objects_after)
-    assert len(objects_after) == len(objects_before) + 3 + 12 * 6
+    assert len(objects_after) == len(objects_before) + unit_5
     (i_have,) = await client.app.who_has(
         DEVICE_INSTANCE, DEVICE_INSTANCE, object_name="East 5 point 12 Power", address=client.device
     )
     assert i_have.objectIdentifier in objects_after
-    await asyncio.sleep(0.5)
-    assert await client.read(DEVICE, "database-revision") == after  # polls change nothing
+    # Polls change nothing: two more cycles in which both meters answered.
+    answered = poller.cycles + 1  # not begun yet
+    for number in (answered, answered + 1):
+        report = await poller.wait_for_cycle(number)
+        assert all(attempt.answered for attempt in report.attempts), report
+        assert len(report.attempts) == 2
+    assert await client.read(DEVICE, "database-revision") == after
 
 
 async def test_identifiers_stable_across_restart_and_reordering(
@@ -574,7 +611,7 @@ async def test_registers_as_a_foreign_device(
         port = transport.get_extra_info("sockname")[1]
         _sim, url = await start_simulator("1:2000")
         await start_bridge([bus("b", url, {"unit": 1})], bbmd=f"127.0.0.1:{port}", ttl=600)
-        packet = await asyncio.wait_for(bbmd.packets.get(), 5)
+        packet = await asyncio.wait_for(bbmd.packets.get(), PATIENCE)
         # BVLC: type 0x81, Register-Foreign-Device (0x05), length 6, time-to-live 600 s
         assert packet == bytes([0x81, 0x05, 0x00, 0x06]) + (600).to_bytes(2, "big")
     finally:
@@ -610,7 +647,7 @@ async def test_start_up_problems_are_clear() -> None:
 
     with pytest.raises(ConfigurationError, match=r"cannot listen on UDP 192\.0\.2\.77"):
         await _publisher("192.0.2.77/24:47808", [("a", [1])]).start()
-    port = free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
         asyncio.DatagramProtocol, local_addr=("127.0.0.1", port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,15 @@ from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import ede_text
 from leviton_bridge.cli import cmd_bacnet_ede, main
 from leviton_bridge.config import load_config
+from support import free_port
 from support.inprocess import StartSimulator
 
-from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus, free_udp_port
+from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus
+
+#: A Series 1000/2000: 7 readings (with the program id) and the reset.
+S2000_OBJECTS = 7 + 1
+#: A Series 8000-8 that gave its program id: 3 voltages, the program id, 6 readings per point.
+S8000_8_OBJECTS = 4 + 8 * 6
 
 
 def parse_ede(text: str) -> tuple[list[str], list[list[str]]]:
@@ -48,7 +55,7 @@ async def site(start_simulator: StartSimulator, tmp_path: Path) -> dict[str, Any
             {"unit": 9, "name": "Unit 9"},
         )
     ]
-    port = free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     data = {
         "buses": buses,
         "bacnet": {
@@ -76,23 +83,33 @@ async def test_ede_lists_every_object_of_the_running_device(
     assert "Unit 9 (bus basement, unit 9) did not answer" in notes
     assert "not listed" in notes
     assert f"basement = {mapping.bus_code('basement')}" in notes
-    assert count == len(rows) == 1 + 7 + (3 + 8 * 6) + 7
+    # The device, units 1 and 2, and unit 8 from its configured series (without an answer it
+    # still has its program id object: a Series 1000/2000 always has one).
+    assert count == len(rows) == 1 + S2000_OBJECTS + S8000_8_OBJECTS + S2000_OBJECTS
     assert all(len(row) == 16 for row in rows)
     ede = {(int(row[3]), int(row[4])): row for row in rows}
     assert ede[(int(ObjectType("device")), DEVICE_INSTANCE)][2] == "Leviton test bridge"
 
-    running = await start_bridge(site["buses"], wait_objects=count - 1)
+    # Unit 8 never answers: whether the running device has its objects is the next test's.
+    silent = {key for key, row in ede.items() if row[0].startswith("basement_u8_")}
+    assert len(silent) == S2000_OBJECTS
+
+    running = await start_bridge(site["buses"], wait_objects=count - 1 - len(silent))
     client.device = running.address
-    await asyncio.sleep(0.5)
-    assert running.object_count() == count - 1  # unit 9 (series auto) never answered
+    # Units 8 and 9 were tried in cycles 1 and 2 and never answered; unit 9 (series auto)
+    # has no objects.
+    await running.poller.wait_for_cycle(2)
+    assert running.bridge.states[3].errors >= 2
     served = {}
     for oid in await client.read(f"device,{DEVICE_INSTANCE}", "object-list"):
         if oid[0].attr == "networkPort":
             continue
         served[(int(oid[0]), oid[1])] = await client.read(oid, "object-name")
-    assert served == {key: row[2] for key, row in ede.items()}
+    assert {key: name for key, name in served.items() if key not in silent} == {
+        key: row[2] for key, row in ede.items() if key not in silent
+    }
     for key, row in ede.items():
-        if row[0] == "device":
+        if row[0] == "device" or key not in served:
             continue
         obj = running.publisher.app.get_object_id(key)  # type: ignore[union-attr]
         spec = obj._spec
@@ -102,16 +119,38 @@ async def test_ede_lists_every_object_of_the_running_device(
         assert row[9] == ("Y" if spec.key == mapping.RESET_KEY else "N")
 
 
+async def test_a_silent_meter_of_a_configured_series_has_its_listed_objects(
+    site: dict[str, Any], start_bridge: StartBridge
+) -> None:
+    text, _count = await ede_text(load_config(site["file"]))
+    _head, rows = parse_ede(text)
+    listed = {
+        (int(row[3]), int(row[4])): row[2] for row in rows if row[0].startswith("basement_u8_")
+    }
+    assert len(listed) == S2000_OBJECTS
+    running = await start_bridge(site["buses"])
+    await running.poller.wait_for_cycle(2)  # unit 8 was tried twice, and did not answer
+    assert running.bridge.states[2].errors >= 2
+    served = {
+        (int(obj.objectIdentifier[0]), obj.objectIdentifier[1]): obj._spec.name
+        for obj in running.publisher.objects
+        if obj._spec.meter.unit == 8
+    }
+    assert served == listed
+
+
 async def test_cli_function_writes_the_file(site: dict[str, Any], tmp_path: Path) -> None:
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     output = tmp_path / "objects.csv"
     args = argparse.Namespace(config=str(site["file"]), output=str(output))
-    assert await cmd_bacnet_ede(args, out) == 0
+    assert await cmd_bacnet_ede(args, out, err) == 0
+    assert err.getvalue() == ""
     text = output.read_bytes().decode("utf-8")
     _head, rows = parse_ede(text)
     assert out.getvalue() == f"wrote {len(rows)} objects to {output}\n"
     out = io.StringIO()
-    assert await cmd_bacnet_ede(argparse.Namespace(config=str(site["file"]), output=None), out) == 0
+    stdout_args = argparse.Namespace(config=str(site["file"]), output=None)
+    assert await cmd_bacnet_ede(stdout_args, out, io.StringIO()) == 0
     assert parse_ede(out.getvalue())[1] == rows
 
 
@@ -122,7 +161,7 @@ async def test_command_line(site: dict[str, Any], tmp_path: Path) -> None:
         main, ["bacnet-ede", "--config", str(site["file"]), "--output", str(output)], out, err
     )
     assert code == 0, err.getvalue()
-    assert out.getvalue().startswith("wrote 66 objects to ")
+    assert out.getvalue().startswith(f"wrote {1 + 2 * S2000_OBJECTS + S8000_8_OBJECTS} objects to ")
     assert output.read_text(encoding="utf-8").startswith("#Engineering-Data-Exchange")
 
 
@@ -157,5 +196,7 @@ async def test_ede_of_a_silent_series_8000_uses_the_profile(
         encoding="utf-8",
     )
     text, count = await ede_text(load_config(file))
-    assert count == 1 + 3 + 24 * 6  # the provisional profile describes up to 24 points
+    # The provisional profile describes up to 24 points; a meter that never answered has given
+    # no program id.
+    assert count == 1 + 3 + 24 * 6
     assert "listed with the 24 points its profile allows" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from datetime import date
 from typing import Any
@@ -10,15 +11,37 @@ from typing import Any
 import pytest
 from bacpypes3.basetypes import EngineeringUnits
 from bacpypes3.primitivedata import ObjectType
+from modbus_connection.mock import MockModbusConnection
 
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.config import BacnetConfig, ConfigError, MeterConfig, parse_config, slug
+from leviton_driver import Identity, LevitonMeter, Profile, configured_meter, load_profile
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
     SERIES_8000_METER_READINGS,
     SERIES_8000_POINT_READINGS,
 )
+from leviton_driver.profile import parse_profile
+
+#: Each reading's slot in a point's block of 16 instance numbers. Never renumbered: instance
+#: numbers are what a building-automation system binds to.
+SLOTS = {
+    "energy_delivered": 0,
+    "energy_received": 1,
+    "peak_demand": 2,
+    "derived_power": 3,
+    "demand_reset_count": 4,
+    "uptime": 5,
+    "power": 6,
+    "reactive_energy_delivered": 7,
+    "reactive_energy_received": 8,
+    "reactive_power": 9,
+    "voltage_a": 10,
+    "voltage_b": 11,
+    "voltage_c": 12,
+    "program_id": 13,
+}
 
 
 def config(buses: list[tuple[str, list[int]]], **bacnet: Any) -> Any:
@@ -67,19 +90,60 @@ def distinct_bus_names(count: int) -> list[str]:
     raise AssertionError  # pragma: no cover
 
 
+def meter_of(
+    series: str,
+    *,
+    points: int | None = None,
+    profile: Profile | None = None,
+    derived_power: bool = True,
+    program_id: int | None = None,
+) -> LevitonMeter:
+    """A meter as the bridge makes it from the configuration (nothing is sent: a mock link);
+    with ``program_id``, as if it had been identified and had given one."""
+    if series == "8000" and profile is None:
+        profile = load_profile()
+    meter = configured_meter(
+        MockModbusConnection().for_unit(1),
+        unit_id=1,
+        where="test",
+        series=series,
+        profile=profile,
+        points=points,
+        derived_power=derived_power,
+    )
+    assert meter is not None
+    if program_id is not None:
+        meter.identity = Identity(
+            unit_id=1, series=meter.series, program_id=program_id, points=points
+        )
+    return meter
+
+
+@functools.cache
+def largest_meters() -> tuple[LevitonMeter, LevitonMeter]:
+    """A Series 2000 and a Series 8000 of 24 points that gave its program id."""
+    return meter_of("2000"), meter_of("8000", points=24, program_id=1)
+
+
 def all_specs(meter: MeterConfig) -> list[mapping.ObjectSpec]:
-    return [*mapping.series_1000_objects(meter), *mapping.series_8000_objects(meter, 24)]
+    """Every object a meter at this place could have, whichever series it turns out to be."""
+    specs = {
+        (spec.point, spec.key): spec
+        for leviton in largest_meters()
+        for spec in mapping.meter_objects(meter, leviton)
+    }
+    return list(specs.values())
 
 
 # -- the catalogue is fully mapped ---------------------------------------------------------
 
 
-def test_every_reading_has_its_own_slot_unit_and_increment() -> None:
-    assert set(mapping.SLOTS) == set(READINGS), "every catalogue reading needs a fixed slot"
-    slots = list(mapping.SLOTS.values())
-    assert len(set(slots)) == len(slots)
-    assert all(0 <= slot < mapping.POINT_BLOCK for slot in slots)
-    assert mapping.RESET_SLOT not in slots
+def test_every_reading_has_its_own_fixed_slot_unit_and_increment() -> None:
+    slots = {key: reading.bacnet_slot for key, reading in READINGS.items()}
+    assert slots == SLOTS, "a reading's slot never changes; a new reading takes a free one"
+    assert len(set(slots.values())) == len(slots)
+    assert all(0 <= slot < mapping.POINT_BLOCK for slot in slots.values())
+    assert mapping.RESET_SLOT not in slots.values()
     for reading in READINGS.values():
         EngineeringUnits(reading.bacnet_units)  # a real BACnet unit name
         assert mapping.cov_increment_for(reading) > 0
@@ -104,6 +168,7 @@ def test_totals_are_64_bit_and_measurements_analog_inputs() -> None:
         "voltage_a": "analogInput",
         "voltage_b": "analogInput",
         "voltage_c": "analogInput",
+        "program_id": "analogInput",
     }
     for reading in READINGS.values():
         if reading.total:
@@ -123,6 +188,7 @@ def test_units_and_cov_increments_per_quantity() -> None:
         (5, "power"): ("watts", 10.0, 1.0),
         (5, "reactive_power"): ("voltAmperesReactive", 10.0, 1.0),
         (5, "reactive_energy_received"): ("kilovoltAmpereHoursReactive", 0.1, 0.1),
+        (0, "program_id"): ("noUnits", 1.0, 1.0),
     }
     for key, (units, increment, resolution) in expect.items():
         spec = by_key[key]
@@ -191,42 +257,86 @@ def test_instances_do_not_depend_on_config_order() -> None:
 
 def test_names_and_descriptions_say_meter_point_and_quantity() -> None:
     meter = MeterConfig(unit=2, name="Tenant panel", bus="tenant panel")
-    specs = {(s.point, s.key): s for s in mapping.series_8000_objects(meter, 12)}
+    panel = meter_of("8000", points=12, program_id=40003)
+    specs = {(s.point, s.key): s for s in mapping.meter_objects(meter, panel)}
     power = specs[(3, "power")]
     assert power.name == "Tenant panel point 3 Power"
     assert power.description == (
         "Real power. Meter Tenant panel (bus tenant panel, Modbus unit 2), metering point 3"
     )
     assert specs[(0, "voltage_b")].name == "Tenant panel Voltage phase B"
+    assert specs[(0, "program_id")].name == "Tenant panel Program id"
     assert power.keyname == "tenant_panel_u2_p3_power"
     assert power.address == "tenant_panel/u2/p3/power"
-    assert len(specs) == 3 + 12 * 6
-    s1000 = {s.key: s for s in mapping.series_1000_objects(MeterConfig(unit=1, name="A", bus="b"))}
+    assert len(specs) == 4 + 12 * 6
+    s1000 = {
+        s.key: s
+        for s in mapping.meter_objects(MeterConfig(unit=1, name="A", bus="b"), meter_of("1000"))
+    }
     assert set(s1000) == {r.key for r in SERIES_1000_READINGS} | {"reset_peak_demand"}
     assert s1000["reset_peak_demand"].name == "A Reset peak demand"
     assert s1000["reset_peak_demand"].writable
     assert not any(s.writable for k, s in s1000.items() if k != "reset_peak_demand")
+    assert s1000["program_id"].description.startswith("The meter's program id (register 45004")
     assert {r.key for r in SERIES_8000_METER_READINGS} | {
         r.key for r in SERIES_8000_POINT_READINGS
     } == {key for _, key in specs}
 
 
-def test_series_8000_objects_follow_the_profile() -> None:
+def test_objects_follow_the_meters_description() -> None:
+    """A Series 8000 has the readings its profile maps, a Series 1000/2000 leaves out derived
+    power when it is switched off, and no meter has more points than BACnet objects allow."""
     meter = MeterConfig(unit=2, name="P", bus="b")
-    specs = mapping.series_8000_objects(
-        meter, 8, meter_keys={"point_count", "voltage_a"}, point_keys={"energy_delivered"}
+    profile = parse_profile(
+        {
+            "name": "two readings",
+            "provisional": False,
+            "meter": {
+                "point_count": {"address": 0, "type": "uint16"},
+                "voltage_a": {"address": 1, "type": "uint16", "scale": 0.1},
+            },
+            "points": {
+                "max_count": 8,
+                "first_address": 16,
+                "stride": 2,
+                "registers": {"energy_delivered": {"offset": 0, "type": "uint32", "scale": 0.1}},
+            },
+        },
+        "test profile",
     )
+    specs = mapping.meter_objects(meter, meter_of("8000", points=8, profile=profile))
     assert [(s.point, s.key) for s in specs] == [(0, "voltage_a")] + [
         (p, "energy_delivered") for p in range(1, 9)
     ]
+    plain = mapping.meter_objects(meter, meter_of("2000", derived_power=False))
+    assert [s.key for s in plain] == [
+        r.key for r in SERIES_1000_READINGS if r.key != "derived_power"
+    ] + ["reset_peak_demand"]
     with pytest.raises(ValueError, match=r"1\.\.24"):
-        mapping.series_8000_objects(meter, 25)
+        mapping.meter_objects(meter, meter_of("8000"), points=25)
 
 
 def test_objects_before_identification_follow_the_configured_series() -> None:
-    assert len(mapping.meter_objects(MeterConfig(unit=1, name="A", series="2000"), None)) == 7
-    assert mapping.meter_objects(MeterConfig(unit=1, name="A", series="auto"), None) == []
-    assert mapping.meter_objects(MeterConfig(unit=1, name="A", series="8000"), None) == []
+    config = MeterConfig(unit=1, name="A")
+    # series: auto, never answered: nothing to show yet
+    assert (
+        configured_meter(MockModbusConnection().for_unit(1), unit_id=1, where="test", series="auto")
+        is None
+    )
+    assert mapping.meter_objects(config, None) == []
+    # Series 1000/2000: every reading (its program id too) and the reset, from the start
+    assert [s.key for s in mapping.meter_objects(config, meter_of("2000"))] == [
+        r.key for r in SERIES_1000_READINGS
+    ] + ["reset_peak_demand"]
+    # Series 8000: its voltages from the start; its points once it says how many, its program
+    # id once it gives one
+    assert [(s.point, s.key) for s in mapping.meter_objects(config, meter_of("8000"))] == [
+        (0, "voltage_a"),
+        (0, "voltage_b"),
+        (0, "voltage_c"),
+    ]
+    identified = mapping.meter_objects(config, meter_of("8000", points=12, program_id=7))
+    assert len(identified) == 4 + 12 * 6
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -277,11 +387,30 @@ def test_loading_a_config_reports_bacnet_clashes() -> None:
     assert "rename one of them" in str(caught.value)
 
 
-def test_object_name_clash_with_the_device_is_refused() -> None:
-    cfg = config([("a", [1])], device_name="a unit 1 Uptime")
+@pytest.mark.parametrize(
+    "name", ["a unit 1 Uptime", "a unit 1 Program id", "a unit 1 point 24 Reactive power"]
+)
+def test_object_name_clash_with_the_device_is_refused(name: str) -> None:
+    cfg = config([("a", [1])], device_name=name)
     (problem,) = mapping.check_config(cfg)
-    assert "'a unit 1 Uptime'" in problem
+    assert f"'{name}'" in problem
     assert "the device itself" in problem
+
+
+def test_object_name_clash_of_a_point_energy_object_is_refused() -> None:
+    # A meter "P" (a Series 8000, say) has "P point 3 Energy delivered"; so has a meter named
+    # "P point 3" (a Series 1000/2000). BACnet names must be unique in the device.
+    cfg = unchecked(
+        [
+            {
+                "name": "b",
+                "connect": "tcp://10.0.0.1:502",
+                "meters": [{"unit": 1, "name": "P"}, {"unit": 2, "name": "P point 3"}],
+            }
+        ]
+    )
+    problems = mapping.check_config(cfg)
+    assert any("'P point 3 Energy delivered'" in problem for problem in problems), problems
 
 
 # -- EDE rows ---------------------------------------------------------------------------------
@@ -291,7 +420,7 @@ def test_ede_document_layout() -> None:
     cfg = config([("basement", [1])], device_name="Bridge; main", description="Line\nbreak")
     assert cfg.bacnet is not None
     meter = cfg.meters[0]
-    specs = mapping.series_1000_objects(meter)
+    specs = mapping.meter_objects(meter, meter_of("1000"))
     text, count = mapping.ede_document(
         cfg.bacnet, reversed(specs), notes=["a note"], today=date(2025, 1, 2)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
 import select
 import shutil
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from leviton_bridge import demo
 from leviton_bridge.cli import main
 from leviton_bridge.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
 from leviton_driver import Bus
@@ -153,7 +155,9 @@ def check_series_1000_2000_json(data: dict[str, Any], meter: SimulatedMeter) -> 
         "peak_demand",
         "demand_reset_count",
         "uptime",
+        "program_id",
     }
+    assert readings["program_id"] == meter.program_id
     assert readings["energy_delivered"] == pytest.approx(meter.energy_delivered(), abs=0.1)
     assert readings["energy_received"] == pytest.approx(spec.export, abs=0.05)
     assert readings["peak_demand"] == pytest.approx(meter.peak_demand(), abs=0.005)
@@ -172,7 +176,12 @@ def check_series_8000_json(data: dict[str, Any], meter: SimulatedMeter) -> None:
     assert data["profile"] == "Series 8000 provisional default (PROVISIONAL register map)"
     assert data["provisional_profile"] is True
     assert any(PROVISIONAL_NOTE in note for note in data["notes"])
-    assert data["readings"] == {"voltage_a": 120.1, "voltage_b": 119.8, "voltage_c": 120.4}
+    assert data["readings"] == {
+        "voltage_a": 120.1,
+        "voltage_b": 119.8,
+        "voltage_c": 120.4,
+        "program_id": meter.program_id,
+    }
     assert list(data["points"]) == [str(p) for p in range(1, points + 1)]
     for point in range(1, points + 1):
         got = data["points"][str(point)]
@@ -234,10 +243,10 @@ async def test_0x11_reset_counter_arrives_whole(line: Line) -> None:
     _, url = await line.start(SERIES_2000)
     bus = Bus(url)
     try:
-        meter = await bus.meter(1)
-        reported = await meter.report_server_id()
+        meter = await bus.async_meter(1)
+        reported = await meter.async_report_server_id()
     finally:
-        await bus.close()
+        await bus.async_close()
     assert reported.model == "2N208-02D"
     assert reported.program_id == 12345
     assert reported.demand_reset_count == 7
@@ -254,7 +263,9 @@ async def test_read_text(line: Line) -> None:
         "  Model            2N208-02D (new model-number format, 3 pole, 4 wire"
     )
     assert "  Versions         hardware V3.2, software V3.2" in lines
-    assert "  Program id       12345 (Leviton's key to the serial number)" in lines
+    assert (
+        "  Program id       12345 (Leviton correlates it with the label's serial number)" in lines
+    )
     assert "    Energy delivered             5000.0 kWh" in lines
     assert "    Energy received              321.4 kWh" in lines
     assert "    Peak demand                  33.25 kW" in lines
@@ -264,9 +275,12 @@ async def test_read_text(line: Line) -> None:
     result = await cli("read", "--connect", url, "--unit", "3")
     assert (result.code, result.err) == (0, "")
     lines = result.out.splitlines()
-    assert lines[0] == f"Unit 3 on {url}: Leviton Series 8000, 24 metering points"
+    assert (
+        lines[0]
+        == f"Unit 3 on {url}: Leviton Series 8000 (provisional register map), 24 metering points"
+    )
     assert lines[1] == "  Model            S8UTS-241 (1 CT per point, 120 V, terminal strip)"
-    assert "  Program id       777 (Leviton's key to the serial number)" in lines
+    assert "  Program id       777 (Leviton correlates it with the label's serial number)" in lines
     assert "  Register profile Series 8000 provisional default (PROVISIONAL register map)" in lines
     assert any(text.startswith(f"  Note: {PROVISIONAL_NOTE}") for text in lines)
     assert "    Voltage phase A              120.1 V" in lines
@@ -302,7 +316,7 @@ async def test_scan_finds_exactly_the_simulated_units(line: Line) -> None:
     ]
     # Progress goes to stderr: the first step and the summary (a terminal sees every step).
     assert result.err.splitlines() == [
-        "scanning unit 1 (1/6), found 0",
+        "scanned 1/6 unit ids, found 1",
         "scanned 6 unit ids, found 3",
     ]
     assert set(sim.requests) == {1, 2, 5}
@@ -340,8 +354,7 @@ async def test_scan_lists_problems(start_simulator: StartSimulator) -> None:
     lines = result.out.splitlines()
     assert lines[0].startswith(f"No Leviton meter could be identified on {url} at unit ids 1-2.")
     assert lines[1].startswith(
-        f"  problem: unit 1 on {url}: report slave id (function 0x11): "
-        "the answer failed its CRC check"
+        f"  problem: unit 1 on {url}: a read of register 40001: the answer failed its CRC check"
     )
     assert len(lines) == 2
 
@@ -378,8 +391,8 @@ async def test_reset_demand(line: Line) -> None:
     refused = await cli("reset-demand", "--connect", url, "--unit", "3")
     assert (refused.code, refused.out) == (1, "")
     assert refused.err == (
-        f"leviton-bridge reset-demand: unit 3 on {url} is a Series 8000, "
-        "which has no documented demand reset\n"
+        f"leviton-bridge reset-demand: unit 3 on {url} is a Series 8000 (provisional register "
+        "map), which has no documented peak-demand reset\n"
     )
     assert sim.meters[3].reset_count == 4
 
@@ -919,8 +932,12 @@ async def test_own_profile(start_simulator: StartSimulator, tmp_path: Path) -> N
 # -- demo and help -------------------------------------------------------------------------
 
 
-def test_demo() -> None:
-    """The demo: simulated meters, an embedded broker, and the bridge publishing to it."""
+@pytest.mark.parametrize("broker", ["a local mosquitto", "an embedded amqtt broker"])
+def test_demo(broker: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo: simulated meters, a broker it starts (mosquitto when the machine has one,
+    else amqtt), and the bridge publishing to it."""
+    if broker != "a local mosquitto":
+        monkeypatch.setattr(demo, "_mosquitto", lambda: None)
     result = run("demo", "--cycles", "2", "--interval", "0.5")
     assert (result.code, result.err) == (0, "")
     lines = result.out.splitlines()
@@ -928,8 +945,7 @@ def test_demo() -> None:
         r"Simulating 3 meter\(s\) on tcp://127\.0\.0\.1:\d+ \(Ctrl-C to stop\)", lines[0]
     )
     assert any(
-        re.fullmatch(r"Bridge publishing to an embedded MQTT broker at mqtt://127\.0\.0\.1:\d+", t)
-        for t in lines
+        re.fullmatch(rf"Bridge publishing to {broker} at mqtt://127\.0\.0\.1:\d+", t) for t in lines
     )
     tables = [i for i, text in enumerate(lines) if "MQTT broker mqtt://127.0.0.1:" in text]
     assert len(tables) == 2
@@ -969,3 +985,88 @@ def test_help_and_usage() -> None:
     result = run("read", "--connect", "tcp://127.0.0.1:1", "--unit", "0")
     assert result.code == 2
     assert "argument --unit: unit id 0 is out of range" in result.err
+
+
+async def test_a_foreign_device_is_not_taken_for_a_leviton_meter(
+    start_simulator: StartSimulator,
+) -> None:
+    """Another maker's Modbus device (pymodbus's own server answers 0x11 "Pymodbus") answers
+    register reads like anything does: read and scan refuse it, with the not-Leviton error."""
+    sim, url = await start_simulator("1:2000", "7:foreign", "8:foreign:ident=none")
+    named = await cli("read", "--connect", url, "--unit", "7")
+    assert (named.code, named.out) == (1, "")
+    assert named.err == (
+        f"leviton-bridge read: unit 7 on {url}: identifies as 'Pymodbus' (function 0x11), "
+        "not as a Leviton meter\n"
+    )
+    silent = await cli("read", "--connect", url, "--unit", "8", "--json")
+    assert (silent.code, silent.out) == (1, "")
+    assert "answers Modbus but shows nothing of a Leviton meter" in silent.err
+    assert "register 45001 (a Leviton meter's own Modbus id) holds 0, not 8" in silent.err
+
+    scan = await cli("scan", "--connect", url, "--units", "1-8")
+    assert scan.code == 0
+    lines = scan.out.splitlines()
+    assert lines[0] == f"1 meter(s) on {url} at unit ids 1-8:"
+    assert lines[1].startswith("  unit   1: Series 2000")
+    problems = [line for line in lines if line.startswith("  problem:")]
+    assert len(problems) == 2
+    assert "unit 7" in problems[0]
+    assert "'Pymodbus'" in problems[0]
+    assert "unit 8" in problems[1]
+    assert "shows nothing of a Leviton meter" in problems[1]
+    assert sim.meters[7].reset_count == 0  # nothing was written to it
+
+
+def test_help_does_not_start_pymodbus() -> None:
+    """``--help`` answers at once: the simulator's pymodbus server is imported only to serve."""
+    code = (
+        "import sys\n"
+        "from leviton_bridge.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "assert 'pymodbus.server' not in sys.modules, sorted(m for m in sys.modules if 'pymodbus' in m)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_verbose_goes_before_or_after_the_command() -> None:
+    for argv in (["-v", "scan", "--help"], ["scan", "-v", "--help"], ["scan", "--help", "-vv"]):
+        assert run(*argv).code == 0, argv
+    assert run("check-config", "-v").code == 2  # still a usage error: the file is missing
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "61", "1e9", "abc"])
+def test_timeouts_are_bounded(value: str) -> None:
+    """A timeout of infinity (or nan, or a year) would hang against a silent device."""
+    result = run("read", "--connect", "tcp://127.0.0.1:1", "--unit", "1", "--timeout", value)
+    assert result.code == 2
+    assert "--timeout" in result.err
+    assert "between 0.05 and 60 seconds" in result.err or "is not a number" in result.err
+
+
+async def test_read_json_into_a_closed_pipe_is_quiet(start_simulator: StartSimulator) -> None:
+    """``read --json | head -1``: the reader goes away before the meter has answered; the
+    command stops without a BrokenPipeError traceback."""
+    _, url = await start_simulator("3:8000-24")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: like head after its first line
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "leviton_bridge",
+            "read",
+            "--connect",
+            url,
+            "--unit",
+            "3",
+            "--json",
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await process.communicate()
+    assert process.returncode == 1
+    assert b"Traceback" not in err, err.decode()

@@ -41,11 +41,11 @@ async def test_fault_gives_typed_error_then_polling_recovers(
     simulator, url = await start_simulator("1:2000:load=6", framing=framing, faults=faults)
     bus = Bus(f"{url}?timeout=0.3")
     try:
-        meter = await bus.meter(1)
-        good = await meter.read()
+        meter = await bus.async_meter(1)
+        good = await meter.async_read()
         faults.rates[kind] = 1.0
         with pytest.raises(error) as caught:
-            await meter.read()
+            await meter.async_read()
         message = str(caught.value)
         assert words in message
         assert "unit 1 on " + url in message  # names the connection and the unit
@@ -53,12 +53,12 @@ async def test_fault_gives_typed_error_then_polling_recovers(
         assert simulator.faults_injected[kind] >= 1
         faults.rates[kind] = 0.0
         # The link recovers by itself: the next poll reads normally, nothing read is lost.
-        again = await meter.read()
+        again = await meter.async_read()
         assert again.readings["energy_delivered"] is not None
         assert again.readings["energy_delivered"] >= good.readings["energy_delivered"]
         assert meter.errors[error.kind] >= 1 or error is MeterError
     finally:
-        await bus.close()
+        await bus.async_close()
 
 
 async def test_intermittent_faults_never_publish_garbage(start_simulator: StartSimulator) -> None:
@@ -68,13 +68,13 @@ async def test_intermittent_faults_never_publish_garbage(start_simulator: StartS
     bus = Bus(f"{url}?timeout=0.3")
     faults.rates = {}
     try:
-        meter = await bus.meter(1)
+        meter = await bus.async_meter(1)
         faults.rates = {"crc": 0.1, "garbage": 0.1, "exception": 0.1}
         values: list[float] = []
         failures = 0
         for _ in range(40):
             try:
-                snapshot = await meter.read()
+                snapshot = await meter.async_read()
             except MeterError:
                 failures += 1
                 continue
@@ -86,4 +86,4 @@ async def test_intermittent_faults_never_publish_garbage(start_simulator: StartS
         assert values == sorted(values)  # energy never goes backwards
         assert all(100 <= v < 101 for v in values)
     finally:
-        await bus.close()
+        await bus.async_close()

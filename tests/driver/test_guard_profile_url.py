@@ -248,6 +248,6 @@ async def test_serial_port_refusing_its_settings_is_a_connect_error(
     bus = Bus(f"serial://{client_side}?parity=E&timeout=0.3")
     try:
         with pytest.raises(ConnectError, match="cannot open the serial port"):
-            await bus.connect()
+            await bus.async_connect()
     finally:
-        await bus.close()
+        await bus.async_close()

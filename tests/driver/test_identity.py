@@ -12,17 +12,19 @@ import struct
 import pytest
 
 from leviton_driver.errors import ConfigurationError
-from leviton_driver.identity import (
+from leviton_driver.model_numbers import (
     FORMAT_INTERIM,
     FORMAT_NEW,
     FORMAT_ORIGINAL,
     FORMAT_SERIES_8000,
     ModelInfo,
-    ReportedIdentity,
     decode_model,
+    series_from_model,
+)
+from leviton_driver.report_id import (
+    ReportedIdentity,
     encode_report_server_id,
     parse_report_server_id,
-    series_from_model,
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pymodbus.framer.rtu import FramerRTU
 
 from leviton_driver import Bus, VerificationError
 from leviton_driver import registers as reg
-from leviton_driver.meter import Series1000Meter
+from leviton_driver.series1000 import Series1000Meter
 
 EXAMPLE_32 = "00 98 96 6C"  # 9,999,980: 999998.0 kWh at kWh/10, 99999.80 kW at kW/100
 REPORT_ID_TEXT = b"Leviton 2N208-021, V3.2-V3.2," + b"fn" + b"45678" + b"001"
@@ -137,7 +137,7 @@ async def test_single_register_examples(
         await model.async_update()
         assert getattr(model, field) == expected
     finally:
-        await bus.close()
+        await bus.async_close()
     assert scripted.received == [frame(request_frame)]
     assert scripted.unanswered == []
 
@@ -155,10 +155,10 @@ def test_register_numbering() -> None:
 async def test_identify_and_read_from_manual_frames(scripted: ScriptedMeter) -> None:
     bus = Bus(scripted.url)
     try:
-        meter = await bus.meter(1)
-        snapshot = await meter.read()
+        meter = await bus.async_meter(1)
+        snapshot = await meter.async_read()
     finally:
-        await bus.close()
+        await bus.async_close()
     identity = meter.identity
     assert identity is not None
     assert isinstance(meter, Series1000Meter)
@@ -187,9 +187,9 @@ async def test_report_slave_id_arrives_whole(scripted: ScriptedMeter) -> None:
     bus = Bus(scripted.url)
     try:
         meter = Series1000Meter(bus.unit(1), unit_id=1, where=bus.url, trace=bus.connection.trace)
-        reported = await meter.report_server_id()
+        reported = await meter.async_report_server_id()
     finally:
-        await bus.close()
+        await bus.async_close()
     assert reported.device_id == 0x31
     assert reported.run_status == 0xFF
     assert reported.program_id == 45678
@@ -201,12 +201,12 @@ async def test_demand_reset_frame_and_verification(scripted: ScriptedMeter) -> N
     """The reset goes out as the manual's frame; a meter that then shows no change is reported."""
     bus = Bus(scripted.url)
     try:
-        meter = await bus.meter(1)
-        await meter.read()
+        meter = await bus.async_meter(1)
+        await meter.async_read()
         with pytest.raises(VerificationError, match="did not act on it"):
-            await meter.reset_peak_demand()
+            await meter.async_reset_peak_demand()
     finally:
-        await bus.close()
+        await bus.async_close()
     assert frame("01 06 01 F4 00 AA") in scripted.received
 
 
@@ -223,9 +223,10 @@ async def test_unit_id_change_frame() -> None:
     await meter.start()
     bus = Bus(meter.url)
     try:
-        await bus.change_unit_id(1, 0x12)
+        source = Series1000Meter(bus.unit(1), unit_id=1, where=bus.url, trace=bus.connection.trace)
+        await bus.async_change_unit_id(source, 0x12)
     finally:
-        await bus.close()
+        await bus.async_close()
         await meter.stop()
     # The first read at the new id (nothing there yet) goes unanswered, as it should.
     assert meter.unanswered == [read_back]

@@ -9,16 +9,13 @@ test's own event loop (``run_bridge``), or as a real ``leviton-bridge run`` proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
+import itertools
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,17 +31,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from leviton_bridge.config import parse_config
 from leviton_bridge.daemon import Bridge
-from support import free_port
+from leviton_bridge.mqtt import MqttPublisher
+from leviton_bridge.poller import BusPoller, CycleReport
+from support import PATIENCE
+from support.bridge_process import BridgeProcess
 from support.inprocess import start_simulator
 from support.mosquitto import Broker, StartBroker, mosquitto, start_broker
 
 # Fixtures defined in support and used by the tests here.
-__all__ = ["Broker", "StartBroker", "free_port", "mosquitto", "start_broker", "start_simulator"]
+__all__ = ["BridgeProcess", "Broker", "StartBroker", "mosquitto", "start_broker", "start_simulator"]
 
-BRIDGE_COMMAND = shutil.which("leviton-bridge") or str(
-    Path(sys.executable).with_name("leviton-bridge")
-)
-DEFAULT_WAIT = 10.0
+_client_ids = itertools.count(1)
 
 
 # -- a test client that records everything ---------------------------------------------------
@@ -57,24 +53,29 @@ class Message:
     payload: str
     retain: bool
     qos: int
-    at: float
 
     def json(self) -> Any:
         return json.loads(self.payload)
 
 
 class Watcher:
-    """A paho client (callback API 2) subscribed to ``#``, keeping every message it receives."""
+    """A paho client (callback API 2) subscribed to ``topics``, keeping every message it
+    receives in order. A position in that log (``mark()``) says "after this point"."""
 
-    def __init__(self, broker: Broker, topics: str = "#", name: str = "watcher") -> None:
+    def __init__(
+        self, broker: Broker, topics: list[str], name: str = "watcher", qos: int = 2
+    ) -> None:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
-        self._subscribed = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._news = asyncio.Event()  # replaced after each arrival: waiters hold the old one
+        self._subscribed = asyncio.Event()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"test-{name}-{os.getpid()}-{id(self)}"
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-{name}-{os.getpid()}-{next(_client_ids)}",
         )
-        self.client.on_connect = lambda client, *_: client.subscribe(topics, qos=2)
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_connect = lambda client, *_: client.subscribe([(t, qos) for t in topics])
+        self.client.on_subscribe = lambda *_: self._loop.call_soon_threadsafe(self._subscribed.set)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
         broker.prepare(self.client)
@@ -89,23 +90,31 @@ class Watcher:
                     message.payload.decode(errors="replace"),
                     bool(message.retain),
                     message.qos,
-                    time.monotonic(),
                 )
             )
+        with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
+            self._loop.call_soon_threadsafe(self._arrived)
 
-    async def subscribed(self, within: float = DEFAULT_WAIT) -> Watcher:
-        deadline = time.monotonic() + within
-        while not self._subscribed.is_set():
-            if time.monotonic() > deadline:
-                raise AssertionError("the test client could not subscribe")
-            await asyncio.sleep(0.02)
+    def _arrived(self) -> None:
+        news, self._news = self._news, asyncio.Event()
+        news.set()
+
+    async def subscribed(self, within: float = PATIENCE) -> Watcher:
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), within)
+        except TimeoutError:
+            raise AssertionError("the test client could not subscribe") from None
         return self
 
-    def all(self, topic: str | None = None, *, since: float = 0.0) -> list[Message]:
+    def mark(self) -> int:
+        """The position after the last message received so far (for ``since=``)."""
         with self._lock:
-            return [
-                m for m in self.messages if (topic is None or m.topic == topic) and m.at >= since
-            ]
+            return len(self.messages)
+
+    def all(self, topic: str | None = None, *, since: int = 0) -> list[Message]:
+        """Messages received (on ``topic``), from position ``since`` on."""
+        with self._lock:
+            return [m for m in self.messages[since:] if topic is None or m.topic == topic]
 
     def last(self, topic: str) -> Message | None:
         found = self.all(topic)
@@ -118,27 +127,45 @@ class Watcher:
             latest[message.topic] = message
         return {topic: m for topic, m in latest.items() if m.payload}
 
+    async def wait_until(
+        self, check: Callable[[], bool], what: str, *, within: float = PATIENCE
+    ) -> None:
+        """Wait until ``check()`` holds, checking again as each message arrives."""
+        deadline = self._loop.time() + within
+        while True:
+            news = self._news
+            if check():
+                return
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {within:g} s waiting for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(news.wait(), remaining)
+
     async def wait_for(
         self,
         topic: str,
         check: Callable[[Message], bool] = lambda _m: True,
         *,
-        since: float = 0.0,
-        within: float = DEFAULT_WAIT,
+        since: int = 0,
+        within: float = PATIENCE,
         what: str = "",
     ) -> Message:
-        """The first message on ``topic`` (received at or after ``since``) that passes ``check``."""
-        deadline = time.monotonic() + within
-        while True:
-            for message in self.all(topic, since=since):
-                if check(message):
-                    return message
-            if time.monotonic() > deadline:
-                seen = [m.payload[:120] for m in self.all(topic)][-5:]
-                raise AssertionError(
-                    f"no message on {topic} {what} within {within} s; last seen: {seen}"
-                )
-            await asyncio.sleep(0.02)
+        """The first message on ``topic`` (from position ``since`` on) that passes ``check``."""
+        found: list[Message] = []
+
+        def arrived() -> bool:
+            found.extend(m for m in self.all(topic, since=since) if check(m))
+            return bool(found)
+
+        try:
+            await self.wait_until(arrived, f"a message on {topic} {what}", within=within)
+        except AssertionError:
+            seen = [m.payload[:120] for m in self.all(topic)][-5:]
+            raise AssertionError(
+                f"no message on {topic} {what} within {within} s; last seen: {seen}"
+            ) from None
+        return found[0]
 
     def stop(self) -> None:
         self.client.disconnect()
@@ -151,7 +178,7 @@ def watch() -> Iterator[Callable[..., Awaitable[Watcher]]]:
     watchers: list[Watcher] = []
 
     async def start(broker: Broker, topics: str = "#") -> Watcher:
-        watcher = Watcher(broker, topics, name=f"w{len(watchers)}")
+        watcher = Watcher(broker, [topics], name=f"w{len(watchers)}")
         watchers.append(watcher)
         return await watcher.subscribed()
 
@@ -160,17 +187,20 @@ def watch() -> Iterator[Callable[..., Awaitable[Watcher]]]:
         watcher.stop()
 
 
-async def retained(broker: Broker, topics: str = "#", settle: float = 0.4) -> dict[str, Message]:
-    """What a newcomer sees: the retained message of every topic (empty ones are none)."""
-    watcher = Watcher(broker, topics, name="newcomer")
+async def retained(broker: Broker, topics: str = "#") -> dict[str, Message]:
+    """What a newcomer sees: the retained message of every topic (empty ones are none).
+
+    The broker queues a new subscription's retained messages before anything published after
+    the subscription, so once a marker that the newcomer publishes after subscribing has come
+    back, it has them all. (At QoS 1 at most: paho hands a QoS 2 message over only after one
+    more exchange with the broker, so it could come after the marker.)
+    """
+    marker = f"test/retained-marker/{os.getpid()}-{next(_client_ids)}"
+    watcher = Watcher(broker, [topics, marker], name="newcomer", qos=1)
     try:
         await watcher.subscribed()
-        count = -1
-        deadline = time.monotonic() + DEFAULT_WAIT
-        while count != (count := sum(m.retain for m in watcher.all())):
-            if time.monotonic() > deadline:
-                raise AssertionError("retained messages keep coming")
-            await asyncio.sleep(settle)
+        watcher.client.publish(marker, "end", qos=1)
+        await watcher.wait_for(marker, what="(the newcomer's marker)")
         return {m.topic: m for m in watcher.all() if m.retain}
     finally:
         watcher.stop()
@@ -180,17 +210,33 @@ async def publish(
     broker: Broker, topic: str, payload: str, *, qos: int = 2, retain: bool = False
 ) -> None:
     """Publish one message and wait until the broker has it."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"test-pub-{os.getpid()}-{next(_client_ids)}"
+    )
     broker.prepare(client)
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
         info = client.publish(topic, payload, qos=qos, retain=retain)
-        await asyncio.to_thread(info.wait_for_publish, 5)
+        await asyncio.to_thread(info.wait_for_publish, PATIENCE)
         assert info.is_published()
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+async def refused_command(broker: Broker, watcher: Watcher, meter_id: str = "lab_u1") -> None:
+    """A barrier: send the bridge a command it refuses, and wait for the refusal.
+
+    The bridge handles its messages in the order the broker delivers them, so once the refusal
+    is back it has handled every message published before this one.
+    """
+    since = watcher.mark()
+    await publish(broker, f"leviton/{meter_id}/reset_peak_demand/set", "barrier", qos=2)
+    result = await watcher.wait_for(
+        f"leviton/{meter_id}/reset_peak_demand/result", since=since, what="(the barrier)"
+    )
+    assert result.json()["error"] == "expected PRESS, got 'barrier'", result.payload
 
 
 # -- the bridge ------------------------------------------------------------------------------
@@ -221,9 +267,19 @@ class RunningBridge:
     stop_event: asyncio.Event
     task: asyncio.Task[None]
 
+    @property
+    def mqtt(self) -> MqttPublisher:
+        assert self.bridge.mqtt is not None
+        return self.bridge.mqtt
+
+    @property
+    def poller(self) -> BusPoller:
+        """The poller of the first (usually the only) bus."""
+        return self.bridge.pollers[0]
+
     async def stop(self) -> None:
         self.stop_event.set()
-        await asyncio.wait_for(asyncio.shield(self.task), 15)
+        await asyncio.wait_for(asyncio.shield(self.task), PATIENCE)
 
 
 RunBridge = Callable[..., Awaitable[RunningBridge]]
@@ -245,7 +301,7 @@ async def run_bridge() -> AsyncIterator[RunBridge]:
         task = asyncio.create_task(bridge.run(stop))
         handle = RunningBridge(bridge, stop, task)
         running.append(handle)
-        await asyncio.wait_for(bridge.started.wait(), 10)
+        await asyncio.wait_for(bridge.started.wait(), PATIENCE)
         return handle
 
     yield start
@@ -253,25 +309,14 @@ async def run_bridge() -> AsyncIterator[RunBridge]:
         await handle.stop()
 
 
-@dataclass
-class BridgeProcess:
-    process: subprocess.Popen[str]
-    log_path: Path
+def record_cycles(reports: list[CycleReport]) -> Callable[[Bridge], None]:
+    """A ``prepare`` for ``run_bridge``: every cycle report of the bridge's first bus goes to
+    ``reports``, in order, from the first cycle on."""
 
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def prepare(bridge: Bridge) -> None:
+        bridge.pollers[0].cycle_listeners.append(reports.append)
 
-    def signal(self, signum: int) -> None:
-        os.kill(self.process.pid, signum)
-
-    async def exit_code(self, within: float = 10) -> int:
-        deadline = time.monotonic() + within
-        while (code := self.process.poll()) is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the bridge did not exit within {within} s:\n{self.log}")
-            await asyncio.sleep(0.05)
-        return code
+    return prepare
 
 
 StartBridgeProcess = Callable[[dict[str, Any]], BridgeProcess]
@@ -283,25 +328,13 @@ def bridge_process(tmp_path: Path) -> Iterator[StartBridgeProcess]:
     processes: list[BridgeProcess] = []
 
     def start(config: dict[str, Any]) -> BridgeProcess:
-        path = tmp_path / f"bridge-{len(processes)}.yaml"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        log_path = tmp_path / f"bridge-{len(processes)}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [BRIDGE_COMMAND, "-v", "run", "--config", str(path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        handle = BridgeProcess(process, log_path)
+        handle = BridgeProcess.start(config, tmp_path, name=f"bridge-{len(processes)}")
         processes.append(handle)
         return handle
 
     yield start
     for handle in processes:
-        if handle.process.poll() is None:
-            handle.process.send_signal(signal.SIGKILL)
-        handle.process.wait(timeout=10)
+        handle.kill()
 
 
 # -- TLS ---------------------------------------------------------------------------------------

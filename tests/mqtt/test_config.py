@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from leviton_bridge.config import ConfigError, load_config, parse_config
-
-from .conftest import BRIDGE_COMMAND
+from support.simulator_process import bridge_executable
 
 BROKEN = """\
 log_level: verbose
@@ -83,7 +82,7 @@ def test_check_config_prints_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yaml"
     path.write_text(BROKEN, encoding="utf-8")
     result = subprocess.run(
-        [BRIDGE_COMMAND, "check-config", str(path)],
+        [bridge_executable(), "check-config", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -100,7 +99,7 @@ def test_run_refuses_a_broken_config(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yaml"
     path.write_text(BROKEN, encoding="utf-8")
     result = subprocess.run(
-        [BRIDGE_COMMAND, "run", "--config", str(path)],
+        [bridge_executable(), "run", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -209,7 +208,7 @@ def test_a_good_config(tmp_path: Path) -> None:
     assert config.mqtt is not None
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("10.0.0.2", 1883, False)
     result = subprocess.run(
-        [BRIDGE_COMMAND, "check-config", str(example)],
+        [bridge_executable(), "check-config", str(example)],
         capture_output=True,
         text=True,
         timeout=30,

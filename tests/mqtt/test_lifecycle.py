@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
-import time
 from typing import Any
 
 import pytest
 
+from leviton_bridge.mqtt_mapping import state_payload
 from support.inprocess import StartSimulator
 
 from .conftest import (
@@ -37,11 +36,11 @@ async def test_last_will_after_kill_9(
     bridge = bridge_process(bridge_config(mosquitto, bus("lab", url, 1, 3)))
     await watcher.wait_for(STATUS, lambda m: m.payload == "online")
     await watcher.wait_for("leviton/lab_u3/state")
-    since = time.monotonic()
+    since = watcher.mark()
     bridge.signal(signal.SIGKILL)
     assert await bridge.exit_code() == -signal.SIGKILL
     # Nobody said goodbye: the broker publishes the will.
-    await watcher.wait_for(STATUS, lambda m: m.payload == "offline", since=since, within=5)
+    await watcher.wait_for(STATUS, lambda m: m.payload == "offline", since=since)
     seen = await retained(mosquitto)
     assert seen[STATUS].payload == "offline"
     # Discovery stays; every entity also needs the bridge status, so all are unavailable now.
@@ -60,8 +59,9 @@ async def test_sigterm_says_offline_first_and_exits_cleanly(
     bridge = bridge_process(bridge_config(mosquitto, bus("lab", url, 1, 3, interval=0.2)))
     await watcher.wait_for(STATUS, lambda m: m.payload == "online")
     await watcher.wait_for("leviton/lab_u3/state")
-    await asyncio.sleep(0.5)  # mid-poll, most likely
-    since = time.monotonic()
+    # Stop it while it polls: right after it has read the first meter of a cycle.
+    await watcher.wait_for("leviton/lab_u1/state", since=watcher.mark())
+    since = watcher.mark()
     bridge.signal(signal.SIGTERM)
     assert await bridge.exit_code() == 0, bridge.log
     offline = await watcher.wait_for(STATUS, lambda m: m.payload == "offline", since=since)
@@ -89,26 +89,30 @@ async def test_broker_restart_republishes_everything(
     assert len(before) == 15  # status, 2 x (availability, state), 1 + 1 + 8 discovery
 
     # Broker gone for a while (its retained messages with it: persistence is off).
+    publisher, poller = running.mqtt, running.poller
     mosquitto.stop()
-    cycles = running.bridge.pollers[0].cycles
-    await asyncio.sleep(2.5)
+    failures = publisher.connect_failures
+    # The bridge notices, tries to reconnect (and fails), and keeps polling meanwhile.
+    await publisher.wait_until(lambda: publisher.connect_failures > failures)
+    await poller.wait_for_cycle(poller.cycles + 5)
     assert not running.task.done(), "the bridge gave up"
-    assert running.bridge.pollers[0].cycles >= cycles + 5, "polling stopped with the broker"
+    assert not publisher.connected.is_set()
+    since = watcher.mark()
     mosquitto.start()
 
-    deadline = time.monotonic() + 10
-    while True:
-        seen = await retained(mosquitto, settle=0.3)
-        if set(seen) == set(before) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.3)
-    assert set(seen) == set(before), sorted(set(before) - set(seen))
+    # It connects again and publishes everything again (the watcher reconnects too, and gets
+    # what it missed as retained messages).
+    await watcher.wait_until(
+        lambda: {m.topic for m in watcher.all(since=since) if m.payload} >= set(before),
+        "every topic again",
+    )
+    seen = await retained(mosquitto)
+    assert set(seen) == set(before), sorted(set(before) ^ set(seen))
     assert seen[STATUS].payload == "online"
     for topic, message in before.items():
         if topic.startswith("homeassistant/"):
             assert seen[topic].json() == message.json()
-    since = time.monotonic()
-    await watcher.wait_for("leviton/lab_u1/state", since=since, within=5)
+    await watcher.wait_for("leviton/lab_u1/state", since=watcher.mark())
     assert not running.task.done()
 
 
@@ -121,11 +125,15 @@ async def test_broker_down_at_start(
 ) -> None:
     broker = start_broker(running=False)
     sim, url = await start_simulator(*SPECS)
-    running = await run_bridge(bridge_config(broker, bus("lab", url, 1, 3, interval=0.3)))
-    await asyncio.sleep(1.5)
-    assert not running.task.done()
+    # One poll cycle, at start, while the broker is down.
+    running = await run_bridge(bridge_config(broker, bus("lab", url, 1, 3, interval=3600)))
+    publisher = running.mqtt
+    await running.poller.wait_for_cycle(1)
     # It polls meanwhile, and says once (not at every retry) why it cannot publish.
+    await publisher.wait_until(lambda: publisher.connect_failures >= 2)
+    assert not running.task.done()
     assert all(state.snapshot is not None for state in running.bridge.states)
+    assert publisher.published == 0
     warnings = [
         r.getMessage()
         for r in caplog.records
@@ -137,11 +145,16 @@ async def test_broker_down_at_start(
     ]
     broker.start()
     watcher = await watch(broker)
-    await watcher.wait_for(STATUS, lambda m: m.payload == "online", within=8)
-    # The state it had read meanwhile comes at once, after the discovery.
-    await watcher.wait_for("homeassistant/device/leviton_lab_u3_p8/config", within=2)
-    await watcher.wait_for("leviton/lab_u3/state", within=2)
+    await watcher.wait_for(STATUS, lambda m: m.payload == "online")
+    # The state it had read meanwhile comes as soon as it connects, with the discovery.
+    await watcher.wait_for("homeassistant/device/leviton_lab_u3_p8/config")
+    await watcher.wait_for("leviton/lab_u3/state")
+    assert running.poller.cycles == 1, "a second poll ran: the state may be its"
     seen = await retained(broker)
+    for bridge_state in running.bridge.states:
+        assert bridge_state.snapshot is not None
+        message = seen[f"leviton/{bridge_state.meter_id}/state"]
+        assert message.payload == state_payload(bridge_state.snapshot)
     energy = seen["leviton/lab_u1/state"].json()["readings"]["energy_delivered"]
-    assert abs(energy - sim.meters[1].energy_delivered()) <= 0.11
+    assert 5000 <= energy <= sim.meters[1].energy_delivered() + 0.11
     assert "homeassistant/device/leviton_lab_u3_p8/config" in seen

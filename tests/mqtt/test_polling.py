@@ -1,44 +1,55 @@
-"""Polling: buses at the same time, one request at a time on each; silent meters backed off."""
+"""Polling: buses at the same time, one request at a time on each; silent meters backed off.
+
+Nothing here measures time: what the bridge did is read from its cycle reports (which meters
+each cycle tried, whether they answered, how many requests each try sent) and from the order in
+which requests and answers crossed the links.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.poller import BusPoller, MeterState
+from leviton_bridge.poller import BusPoller, CycleReport
 from leviton_bridge.simulator import LineSettings
 from leviton_driver.connection import PacketTrace
 from support.inprocess import StartSimulator
 
-from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish
+from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish, record_cycles
+
+Event = tuple[str, bool]
+"""(bus name, True for a request sent / False for an answer received)."""
 
 
 class RecordingTrace(PacketTrace):
-    """The link's packet trace, also noting when each request leaves and each answer arrives."""
+    """The link's packet trace, also noting in one shared log each request and each answer."""
 
-    def __init__(self, framing: str, events: list[tuple[float, bool]]) -> None:
+    def __init__(self, framing: str, bus: str, log: list[Event]) -> None:
         super().__init__(framing)
-        self.events = events
+        self.bus = bus
+        self.log = log
 
     def __call__(self, sending: bool, data: bytes) -> bytes:
         if data:
-            self.events.append((time.monotonic(), sending))
+            self.log.append((self.bus, sending))
         return super().__call__(sending, data)
 
 
-def _exchanges(events: list[tuple[float, bool]]) -> list[tuple[float, float]]:
-    """(sent, answered) of each request; fails if a request leaves before the last is answered."""
-    exchanges: list[tuple[float, float]] = []
-    outstanding: float | None = None
-    for at, sending in events:
+def _exchanges(log: list[Event], bus: str) -> list[tuple[int, int]]:
+    """(position of the request, position of its answer) of each exchange on ``bus``; fails if
+    a request leaves before the previous one was answered."""
+    exchanges: list[tuple[int, int]] = []
+    outstanding: int | None = None
+    for position, (name, sending) in enumerate(log):
+        if name != bus:
+            continue
         if sending:
-            assert outstanding is None, "a request was sent while another awaited its answer"
-            outstanding = at
+            assert outstanding is None, (
+                f"bus {bus}: a request was sent while another awaited its answer"
+            )
+            outstanding = position
         elif outstanding is not None:
-            exchanges.append((outstanding, at))
+            exchanges.append((outstanding, position))
             outstanding = None
     return exchanges
 
@@ -46,16 +57,16 @@ def _exchanges(events: list[tuple[float, bool]]) -> list[tuple[float, float]]:
 async def test_buses_run_concurrently_one_request_at_a_time_each(
     mosquitto: Broker, start_simulator: StartSimulator, run_bridge: RunBridge, watch: Any
 ) -> None:
-    # RS485 lines at 9600 baud with a slow turnaround: each exchange takes 30-60 ms.
+    # RS485 lines at 9600 baud with a slow turnaround: each exchange takes a while.
     line = LineSettings(baud=9600, turnaround=0.02)
     sim_a, url_a = await start_simulator("1:2000:peak=5", "2:2000", "3:1000", line=line)
     _sim_b, url_b = await start_simulator("1:2000", "2:8000-8", "3:2000", line=line)
-    events: dict[str, list[tuple[float, bool]]] = {"a": [], "b": []}
+    log: list[Event] = []
 
     def prepare(bridge: Bridge) -> None:
         for poller in bridge.pollers:
             connection = poller.bus.connection
-            connection.trace = RecordingTrace(connection.trace.framing, events[poller.config.name])
+            connection.trace = RecordingTrace(connection.trace.framing, poller.config.name, log)
 
     watcher = await watch(mosquitto)
     running = await run_bridge(
@@ -66,93 +77,140 @@ async def test_buses_run_concurrently_one_request_at_a_time_each(
         ),
         prepare,
     )
+    poller_a, poller_b = running.bridge.pollers
     await watcher.wait_for("leviton/a_u3/state")
     await watcher.wait_for("leviton/b_u3/state")
     # Commands arrive in the middle of polling; they queue on the bus like the polls.
-    for _ in range(3):
+    for count in (1, 2, 3):
+        since = watcher.mark()
         await publish(mosquitto, "leviton/a_u1/reset_peak_demand/set", "PRESS")
-        await asyncio.sleep(0.3)
-    await asyncio.sleep(1.0)
+        result = await watcher.wait_for("leviton/a_u1/reset_peak_demand/result", since=since)
+        assert (result.json()["ok"], result.json()["reset_count_after"]) == (True, count)
+    # Every cycle of either bus makes at least three exchanges.
+    await poller_a.wait_for_cycle(poller_a.cycles + 8)
+    await poller_b.wait_for_cycle(poller_b.cycles + 8)
     await running.stop()
-    await asyncio.sleep(0.5)  # answers still on the emulated line finish before the simulators stop
     assert sim_a.meters[1].reset_count == 3
 
-    a, b = _exchanges(events["a"]), _exchanges(events["b"])
+    a, b = _exchanges(log, "a"), _exchanges(log, "b")
     assert len(a) > 20
     assert len(b) > 20
+    # An exchange of bus a and one of bus b overlap when each began before the other ended.
     overlapping = sum(1 for sa, ea in a for sb, eb in b if sa < eb and sb < ea)
     assert overlapping > len(a) // 4, "the buses were not polled at the same time"
 
 
-def _record(poller: BusPoller, cycles: list[float], attempts: list[tuple[int, float]]) -> None:
-    """Note how long each cycle and each attempt at a meter (unit, seconds) take."""
-    poll_once: Callable[[], Any] = poller.poll_once
-    poll_meter: Callable[[MeterState], Any] = poller.poll_meter
-
-    async def timed_cycle() -> None:
-        started = time.monotonic()
-        await poll_once()
-        cycles.append(time.monotonic() - started)
-
-    async def timed_attempt(state: MeterState) -> None:
-        started = time.monotonic()
-        await poll_meter(state)
-        attempts.append((state.config.unit, time.monotonic() - started))
-
-    poller.poll_once = timed_cycle  # type: ignore[method-assign]
-    poller.poll_meter = timed_attempt  # type: ignore[method-assign]
+def _is_power_of_two(number: int) -> bool:
+    return number > 0 and number & (number - 1) == 0
 
 
-async def test_silent_meter_is_backed_off_and_costs_at_most_one_timeout_a_cycle(
+async def _first_cycle(
+    poller: BusPoller, cycles: list[CycleReport], meter_id: str, *, answered: bool
+) -> CycleReport:
+    """The first cycle (from the next one on) whose try at ``meter_id`` answered, or not."""
+    seen = len(cycles)
+    while True:
+        for report in cycles[seen:]:
+            attempt = report.attempt(meter_id)
+            if attempt is not None and attempt.answered is answered:
+                return report
+        seen = len(cycles)
+        await poller.wait_for_cycle(seen + 1)
+
+
+async def test_silent_meter_is_backed_off_and_costs_its_bus_one_request_a_try(
     mosquitto: Broker, start_simulator: StartSimulator, run_bridge: RunBridge, watch: Any
 ) -> None:
-    # Unit 3 is configured but never answers; unit 2 stops answering later.
-    sim, url = await start_simulator("1:2000", "2:2000", "4:1000")
-    timeout, interval = 0.25, 0.7
-    cycles: list[float] = []
-    attempts: list[tuple[int, float]] = []
+    # Unit 3 is configured by its series but never answers; unit 5 (series auto) answers only
+    # later; unit 2 stops answering for a while. Each unanswered request costs the bus one
+    # timeout, so requests are what a silent meter costs.
+    sim, url = await start_simulator("1:2000", "2:2000", "4:1000", "5:1000")
+    wake_5 = sim.silence(5)
+    cycles: list[CycleReport] = []
     watcher = await watch(mosquitto)
     running = await run_bridge(
-        bridge_config(mosquitto, bus("lab", fast(url, timeout), 1, 2, 3, 4, interval=interval)),
-        lambda bridge: _record(bridge.pollers[0], cycles, attempts),
+        bridge_config(
+            mosquitto,
+            bus(
+                "lab",
+                fast(url, 0.25),
+                1,
+                2,
+                {"unit": 3, "series": "2000"},
+                5,
+                4,
+                interval=0.3,
+            ),
+        ),
+        record_cycles(cycles),
     )
+    poller = running.poller
     await watcher.wait_for("leviton/lab_u3/availability", lambda m: m.payload == "offline")
     discovery = (await watcher.wait_for("homeassistant/device/leviton_lab_u3/config")).json()
-    assert discovery["device"]["name"] == "lab unit 3"  # known from the configuration alone
+    # Known from the configuration alone: its series is configured.
+    assert discovery["device"]["name"] == "lab unit 3"
+    assert discovery["device"]["model"] == "Series 2000"
+    # Unit 5 (series auto) is offline, and without discovery until it says what it is (the
+    # bridge publishes a meter's discovery before its availability).
+    await watcher.wait_for("leviton/lab_u5/availability", lambda m: m.payload == "offline")
+    assert watcher.all("homeassistant/device/leviton_lab_u5/config") == []
     await watcher.wait_for("leviton/lab_u4/state")
 
-    since = time.monotonic()
-    await asyncio.sleep(2.0)
-    undo = sim.silence(2)
+    # Unit 2 falls silent; unit 5 starts answering.
+    since = watcher.mark()
+    undo_2 = sim.silence(2)
+    wake_5()
+    first_failure = (await _first_cycle(poller, cycles, "lab_u2", answered=False)).number
+    # Its tries in cycles first_failure, +1 and +3 fail; then it answers again (at +7).
+    await poller.wait_for_cycle(first_failure + 3)
+    undo_2()
     await watcher.wait_for(
-        "leviton/lab_u2/availability", lambda m: m.payload == "offline", within=3
+        "leviton/lab_u2/availability", lambda m: m.payload == "offline", since=since
     )
-    await asyncio.sleep(2.0)
-    undo()
     await watcher.wait_for(
-        "leviton/lab_u2/availability",
-        lambda m: m.payload == "online",
-        since=time.monotonic(),
-        within=8,
+        "leviton/lab_u2/availability", lambda m: m.payload == "online", since=since
     )
-    elapsed = time.monotonic() - since
+    discovery = (await watcher.wait_for("homeassistant/device/leviton_lab_u5/config")).json()
+    assert discovery["device"]["model"] == "Series 1000"
+    await watcher.wait_for("leviton/lab_u5/state")
+    await poller.wait_for_cycle(poller.cycles)  # the report of the cycle under way
+    done = [c.number for c in cycles]
+    assert done == list(range(1, len(cycles) + 1))
 
-    # A silent meter costs its bus one timeout a try (not one per question identification asks).
-    slowest = {u: max(d for unit, d in attempts if unit == u) for u in (1, 2, 3, 4)}
-    # (two timeouts would take 2 x timeout; the margin below that absorbs a busy machine)
-    assert slowest[3] < timeout * 1.8, slowest
-    assert slowest[2] < timeout * 1.8, slowest
-    # ... and is tried less and less often: cycles 1, 2, 4, 8, 16, ...
-    done = len(cycles)
-    tried = [unit for unit, _ in attempts].count(3)
-    assert tried <= done.bit_length() + 1, (tried, done)
-    for unit in (1, 4):
-        assert done <= [u for u, _ in attempts].count(unit) <= done + 1
-    # No cycle took longer than the interval: the others keep their rate.
-    assert max(cycles) < interval, cycles
-    # The meters that answer kept their rate.
-    for unit in (1, 4):
-        count = len(watcher.all(f"leviton/lab_u{unit}/state", since=since))
-        assert count >= int(elapsed / interval) - 1, (unit, count, elapsed)
+    def tries(meter_id: str) -> list[tuple[int, bool, int]]:
+        """(cycle, answered, requests) of each try at a meter."""
+        return [
+            (c.number, a.answered, a.requests)
+            for c in cycles
+            if (a := c.attempt(meter_id)) is not None
+        ]
+
+    # The meters that answer keep their rate: every cycle polled them, and they answered.
+    for meter_id in ("lab_u1", "lab_u4"):
+        assert [(n, ok) for n, ok, _ in tries(meter_id)] == [(n, True) for n in done], meter_id
+    # A meter that never answers is tried less and less often: cycles 1, 2, 4, 8, ..., and each
+    # try costs its bus one request (one timeout), not one per question identification asks.
+    assert tries("lab_u3") == [(n, False, 1) for n in done if _is_power_of_two(n)]
+    assert all(c.attempt("lab_u3") is None for c in cycles if not _is_power_of_two(c.number))
+    # Unit 5 likewise, until it answered; from then on it is polled every cycle.
+    unit_5 = tries("lab_u5")
+    silent_5 = [(n, requests) for n, ok, requests in unit_5 if not ok]
+    answered_5 = [n for n, ok, _ in unit_5 if ok]
+    assert silent_5 == [(n, 1) for n in done[: answered_5[0] - 1] if _is_power_of_two(n)]
+    assert answered_5 == list(range(answered_5[0], done[-1] + 1))
+    # Unit 2: its first failed poll may try twice (a lost frame is worth one more try); then
+    # it is backed off (tried at first_failure + 0, 1, 3, 7, ...) at one request a try.
+    unit_2 = [(n - first_failure, ok, requests) for n, ok, requests in tries("lab_u2")]
+    before = [entry for entry in unit_2 if entry[0] < 0]
+    assert all(ok for _, ok, _ in before)
+    after = [entry for entry in unit_2 if entry[0] >= 0]
+    failed = [entry for entry in after if not entry[1]]
+    assert [offset for offset, _, _ in failed] == [0, 1, 3]
+    assert 1 <= failed[0][2] <= 2, failed
+    assert [requests for _, _, requests in failed[1:]] == [1, 1]
+    answered = [offset for offset, ok, _ in after if ok]
+    assert answered[0] == 7, after  # its next turn after it answers again
+    assert answered == list(range(7, 7 + len(answered)))
+
     assert running.bridge.states[2].available is False
     assert "nothing answers Modbus at this unit id" in (running.bridge.states[2].last_error or "")

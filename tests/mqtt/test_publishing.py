@@ -6,14 +6,17 @@ subscribed to ``#`` records what reaches the broker, and a newcomer's view shows
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from leviton_bridge.daemon import Bridge
+from leviton_bridge.mqtt_mapping import state_payload
+from leviton_bridge.poller import CycleReport
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
@@ -22,7 +25,15 @@ from leviton_driver.catalogue import (
 )
 from support.inprocess import StartSimulator
 
-from .conftest import Broker, RunBridge, bridge_config, bus, publish, retained
+from .conftest import (
+    Broker,
+    RunBridge,
+    bridge_config,
+    bus,
+    publish,
+    refused_command,
+    retained,
+)
 
 SPEC_2000 = "1:2000:model=2N208-021:load=12:energy=5000:peak=9.5:resets=3"
 SPEC_1000 = "2:1000:load=2:energy=800"
@@ -102,12 +113,21 @@ async def test_discovery_is_retained_and_complete(
         "model_id": "2N208-021",
         "hw_version": "3.2",
         "sw_version": "3.2",
-        "serial_number": str(sim.meters[1].program_id),
     }
     sensors = [k for k, c in workshop["components"].items() if c["platform"] == "sensor"]
     assert sensors == [r.key for r in SERIES_1000_READINGS]
     assert workshop["components"]["demand_reset_count"]["entity_category"] == "diagnostic"
     assert workshop["components"]["uptime"]["entity_category"] == "diagnostic"
+    # The program id is a diagnostic sensor of its own (not the serial number, which Leviton
+    # only correlates with it).
+    assert workshop["components"]["program_id"] == {
+        "platform": "sensor",
+        "name": "Program id",
+        "unique_id": "leviton_lab_u1_program_id",
+        "value_template": "{{ value_json.readings.program_id }}",
+        "suggested_display_precision": 0,
+        "entity_category": "diagnostic",
+    }
     assert workshop["components"]["reset_peak_demand"] == {
         "platform": "button",
         "name": "Reset peak demand",
@@ -125,6 +145,8 @@ async def test_discovery_is_retained_and_complete(
     # The simulator uses the provisional Series 8000 register map, and the device says so.
     assert panel["device"]["model"] == "Series 8000 (provisional register map)"
     assert panel["device"]["model_id"] == sim.meters[3].model
+    assert "serial_number" not in panel["device"]
+    # Its 0x11 answer gives a program id, so it has that sensor too.
     assert list(panel["components"]) == [r.key for r in SERIES_8000_METER_READINGS]
     for point in range(1, 9):
         config = discovery[f"leviton_lab_u3_p{point}"]
@@ -148,38 +170,73 @@ async def test_state_matches_the_meters_one_message_per_poll(
 ) -> None:
     sim, url = await start_simulator(SPEC_2000, SPEC_1000, SPEC_8000)
     watcher = await watch(mosquitto)
-    running = await run_bridge(bridge_config(mosquitto, bus("lab", url, 1, 2, 3, interval=0.3)))
+    cycles: list[CycleReport] = []
+    reads: dict[int, dict[str, str]] = {}
+    """Cycle number -> meter -> the state message its read in that cycle should give."""
+
+    def prepare(bridge: Bridge) -> None:
+        poller = bridge.pollers[0]
+
+        def remember(report: CycleReport) -> None:
+            cycles.append(report)
+            reads[report.number] = {
+                s.meter_id: state_payload(s.snapshot) for s in poller.states if s.snapshot
+            }
+
+        poller.cycle_listeners.append(remember)
+
+    running = await run_bridge(
+        bridge_config(mosquitto, bus("lab", url, 1, 2, 3, interval=0.3)), prepare
+    )
     await watcher.wait_for("leviton/lab_u3/state")
-    poller = running.bridge.pollers[0]
+    poller = running.poller
+    meter_ids = [state.meter_id for state in poller.states]
 
-    # One JSON state message per meter per poll; availability only when it changes.
-    since, cycles_before = time.monotonic(), poller.cycles
-    await asyncio.sleep(2.0)
-    cycles = poller.cycles - cycles_before
-    assert cycles >= 5
-    for meter in ("lab_u1", "lab_u2", "lab_u3"):
-        count = len(watcher.all(f"leviton/{meter}/state", since=since))
-        assert cycles - 1 <= count <= cycles + 1, (meter, count, cycles)
-        assert watcher.all(f"leviton/{meter}/availability", since=since) == []
-        assert [m.payload for m in watcher.all(f"leviton/{meter}/availability")] == ["online"]
+    # Values as the simulator holds them, in what the next cycle reads.
+    energy_before = {unit: sim.meters[unit].energy_delivered() for unit in (1, 2)}
+    wall_before = time.time()
+    start = poller.cycles + 1  # not begun yet
+    await poller.wait_for_cycle(start)
+    wall_after = time.time()
+    energy_after = {unit: sim.meters[unit].energy_delivered() for unit in (1, 2)}
+    assert [(a.meter_id, a.answered) for a in cycles[start - 1].attempts] == [
+        ("lab_u1", True),
+        ("lab_u2", True),
+        ("lab_u3", True),
+    ]
+    read = {}
+    for meter_id in meter_ids:
+        # the message of this very read
+        message = await watcher.wait_for(
+            f"leviton/{meter_id}/state", lambda m, p=reads[start][meter_id]: m.payload == p
+        )
+        read[meter_id] = message.json()
 
-    # Values as the simulator holds them.
-    state = (await watcher.wait_for("leviton/lab_u1/state", since=time.monotonic())).json()
+    state = read["lab_u1"]
     meter = sim.meters[1]
     readings = state["readings"]
-    assert abs(readings["energy_delivered"] - meter.energy_delivered()) <= 0.11
+    # energy_delivered: read between the two looks at the simulator, at 0.1 kWh resolution
+    assert energy_before[1] - 0.11 <= readings["energy_delivered"] <= energy_after[1] + 0.11
     assert readings["energy_received"] == 0.0
     assert readings["peak_demand"] == 9.5
     assert readings["demand_reset_count"] == 3
+    assert readings["program_id"] == meter.program_id
     assert set(readings) == {r.key for r in SERIES_1000_READINGS}
-    assert abs(time.time() - _epoch(state["time"])) < 2
+    # "time" is when the meter was read (to the millisecond, truncated)
+    assert wall_before - 0.001 <= _epoch(state["time"]) <= wall_after
 
-    state = (await watcher.wait_for("leviton/lab_u2/state", since=time.monotonic())).json()
-    assert abs(state["readings"]["energy_delivered"] - sim.meters[2].energy_delivered()) <= 0.11
+    state = read["lab_u2"]
+    assert energy_before[2] - 0.11 <= state["readings"]["energy_delivered"]
+    assert state["readings"]["energy_delivered"] <= energy_after[2] + 0.11
     assert state["readings"]["peak_demand"] == 2.0
 
-    state = (await watcher.wait_for("leviton/lab_u3/state", since=time.monotonic())).json()
-    assert state["readings"] == {"voltage_a": 120.1, "voltage_b": 119.8, "voltage_c": 120.4}
+    state = read["lab_u3"]
+    assert state["readings"] == {
+        "voltage_a": 120.1,
+        "voltage_b": 119.8,
+        "voltage_c": 120.4,
+        "program_id": sim.meters[3].program_id,
+    }
     panel = sim.meters[3]
     assert set(state["points"]) == {str(n) for n in range(1, 9)}
     for point, values in state["points"].items():
@@ -192,10 +249,26 @@ async def test_state_matches_the_meters_one_message_per_poll(
         round(panel.point_load(n) * 1000) for n in range(1, 9)
     )
 
+    # One JSON state message per meter per poll: between the message of one cycle's read and
+    # that of a read five cycles later come exactly the four of the cycles in between.
+    await poller.wait_for_cycle(start + 5)
+    for meter_id in meter_ids:
+        for report in cycles[start : start + 5]:  # cycles start + 1 ... start + 5
+            attempt = report.attempt(meter_id)
+            assert attempt is not None
+            assert attempt.answered
+        first, last = reads[start][meter_id], reads[start + 5][meter_id]
+        topic = f"leviton/{meter_id}/state"
+        await watcher.wait_for(topic, lambda m, p=last: m.payload == p)
+        payloads = [m.payload for m in watcher.all(topic)]
+        between = payloads[payloads.index(first) : payloads.index(last)]
+        assert len(between) == 5, (meter_id, between)
+        assert len(set(between)) == 5, "a poll was published twice"
+        # Availability only when it changes: it said online once, and nothing since.
+        assert [m.payload for m in watcher.all(f"leviton/{meter_id}/availability")] == ["online"]
+
 
 def _epoch(text: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(text).timestamp()
 
 
@@ -204,21 +277,24 @@ async def test_home_assistant_birth_republishes_everything(
 ) -> None:
     _sim, url = await start_simulator(SPEC_2000, SPEC_8000)
     watcher = await watch(mosquitto)
-    await run_bridge(bridge_config(mosquitto, bus("lab", url, 1, 3, interval=5)))
+    # One poll cycle, at start: whatever follows the birth is the answer to it.
+    running = await run_bridge(bridge_config(mosquitto, bus("lab", url, 1, 3, interval=3600)))
     await watcher.wait_for("leviton/lab_u3/state")
-    # Polls are 5 s apart: what follows now is the answer to Home Assistant's birth.
-    since = time.monotonic()
+    since = watcher.mark()
     await publish(mosquitto, "homeassistant/status", "online", qos=1)
     for object_id in ("leviton_lab_u1", "leviton_lab_u3", "leviton_lab_u3_p8"):
         await watcher.wait_for(f"{PREFIX}/{object_id}/config", since=since)
     await watcher.wait_for("leviton/bridge/status", lambda m: m.payload == "online", since=since)
     await watcher.wait_for("leviton/lab_u1/state", since=since)
     await watcher.wait_for("leviton/lab_u1/availability", since=since)
-    # "offline" from Home Assistant asks for nothing.
-    since = time.monotonic()
+    # "offline" from Home Assistant asks for nothing (the bridge has handled it once it has
+    # answered a command sent after it).
+    since = watcher.mark()
     await publish(mosquitto, "homeassistant/status", "offline", qos=1)
-    await asyncio.sleep(1.0)
+    await refused_command(mosquitto, watcher)
     assert watcher.all(f"{PREFIX}/leviton_lab_u1/config", since=since) == []
+    assert watcher.all("leviton/lab_u1/state", since=since) == []
+    assert running.poller.cycles == 1, "a poll, not the birth, published the state"
 
 
 async def test_removed_meters_and_points_are_cleared(
@@ -255,12 +331,14 @@ async def test_removed_meters_and_points_are_cleared(
 
     # The meter at unit 3 now has 8 points, and unit 2 is gone from the configuration.
     _sim_b, url_b = await start_simulator(SPEC_2000, "3:8000-8")
+    since = watcher.mark()
     await run_bridge(bridge_config(mosquitto, bus("lab", url_b, 1, 3)))
-    await watcher.wait_for(
-        f"{PREFIX}/leviton_lab_u3_p12/config", lambda m: m.payload == "", within=10
-    )
+    await watcher.wait_for(f"{PREFIX}/leviton_lab_u3_p12/config", lambda m: m.payload == "")
     await watcher.wait_for(f"{PREFIX}/leviton_lab_u2/config", lambda m: m.payload == "")
-    await watcher.wait_for("leviton/lab_u3/state", since=time.monotonic())
+    # with the meter's retained state and availability
+    await watcher.wait_for("leviton/lab_u2/state", lambda m: m.payload == "", since=since)
+    await watcher.wait_for("leviton/lab_u2/availability", lambda m: m.payload == "", since=since)
+    await watcher.wait_for("leviton/lab_u3/state", since=since)
     after = await retained(mosquitto)
     assert {t.split("/")[2] for t in after if t.startswith(PREFIX)} == (
         _object_ids(8) - {"leviton_lab_u2"}

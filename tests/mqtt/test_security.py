@@ -13,9 +13,25 @@ import pytest
 
 from support.inprocess import StartSimulator
 
-from .conftest import RunBridge, StartBroker, bridge_config, bus, make_pki, retained
+from .conftest import (
+    RunBridge,
+    RunningBridge,
+    StartBroker,
+    bridge_config,
+    bus,
+    make_pki,
+    retained,
+)
 
 STATUS = "leviton/bridge/status"
+
+
+async def _refused_twice(running: RunningBridge) -> None:
+    """Wait until the bridge has tried to connect and failed twice (so it retries, and a
+    warning said at every retry would show)."""
+    publisher = running.mqtt
+    await publisher.wait_until(lambda: publisher.connect_failures >= 2)
+    assert publisher.connections == 0
 
 
 def _bridge_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -53,7 +69,7 @@ async def test_username_and_password(
             broker, bus("lab", url, 1), username="leviton", password="wrong", client_id="wrong"
         )
     )
-    await asyncio.sleep(1.5)
+    await _refused_twice(wrong)
     assert not wrong.task.done()
     assert watcher.all(STATUS) == []
     assert _bridge_warnings(caplog) == [
@@ -95,7 +111,7 @@ async def test_tls_with_a_private_ca(
 
     # Without the CA the broker's certificate is not trusted: said clearly, and retried.
     untrusting = await run_bridge(bridge_config(broker, bus("lab", url, 1), client_id="no-ca"))
-    await asyncio.sleep(1.5)
+    await _refused_twice(untrusting)
     assert not untrusting.task.done()
     assert watcher.all(STATUS) == []
     [warning] = _bridge_warnings(caplog)

@@ -1,0 +1,86 @@
+"""What a bridge configuration is: plain, typed data. ``config.py`` reads and checks the YAML
+file that holds it; everything else (pollers, MQTT, BACnet) takes these."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Final
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+DEFAULT_POLL_INTERVAL: Final = 10.0
+POLL_INTERVAL_RANGE: Final = (0.1, 3600.0)
+"""Seconds between polls of a bus (the example file and the README say the same)."""
+
+
+def slug(text: str) -> str:
+    """A topic- and id-safe form of a name: lower case letters, digits and underscores."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterConfig:
+    unit: int
+    name: str
+    series: str = "auto"
+    profile: str | None = None
+    bus: str = ""
+
+    @cached_property
+    def meter_id(self) -> str:
+        """Stable id from the configuration (bus name and unit), known before the meter answers
+        (worked out once: publishers use it for every message)."""
+        return f"{slug(self.bus)}_u{self.unit}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BusConfig:
+    name: str
+    connect: str
+    poll_interval: float
+    meters: tuple[MeterConfig, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MqttConfig:
+    url: str
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+    client_id: str = "leviton-bridge"
+    discovery_prefix: str = "homeassistant"
+    base_topic: str = "leviton"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+    keepalive: int = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacnetConfig:
+    address: str
+    device_instance: int
+    device_name: str = "Leviton meters bridge"
+    vendor_identifier: int = 999
+    location: str = ""
+    description: str = "Leviton electricity submeters"
+    bbmd: str | None = None
+    ttl: int = 900
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeConfig:
+    buses: tuple[BusConfig, ...]
+    mqtt: MqttConfig | None
+    bacnet: BacnetConfig | None = None
+    log_level: str = "info"
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def meters(self) -> list[MeterConfig]:
+        return [meter for bus in self.buses for meter in bus.meters]

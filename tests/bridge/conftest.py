@@ -1,0 +1,5 @@
+"""The in-process simulator for these tests."""
+
+from support.inprocess import start_simulator
+
+__all__ = ["start_simulator"]

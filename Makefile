@@ -12,6 +12,9 @@
 # packages the tests need (socat, mosquitto) are installed with apt-get when missing (as root).
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip warns about every package for index folders this machine kind lists but lacks.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := socat mosquitto
@@ -27,12 +30,14 @@ HA_NEWEST_PHACC := 0.13.316
 HA_VENVS := .venv-ha-$(HA_OLDEST) .venv-ha-$(HA_NEWEST)
 
 COMPONENT := custom_components/leviton_meters
+# One data file per run (.coverage.project, .coverage.ha-RELEASE; processes they start add their
+# own); `make coverage` combines them into build/coverage/.coverage.
 COVERAGE_DATA := $(CURDIR)/build/coverage/.coverage
 
 .PHONY: demo test setup system-packages lint typecheck pytest pytest-ha coverage bench \
 	bench-scale bench-bacnet clean
 
-demo: $(VENV)/.installed-demo
+demo: system-packages $(VENV)/.installed-demo
 	$(VENV)/bin/leviton-bridge demo
 
 test: setup lint typecheck pytest pytest-ha coverage
@@ -41,19 +46,19 @@ setup: system-packages $(VENV)/.installed $(addsuffix /.installed,$(HA_VENVS))
 
 $(VENV)/.installed: pyproject.toml tools/find-python.sh
 	@python="$$(tools/find-python.sh)" && rm -rf $(VENV) && "$$python" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e ".[test]" $(QUIET_PIP)
 	touch $@
 
 $(VENV)/.installed-demo: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[test,demo]"
+	$(PY) -m pip install --quiet -e ".[test,demo]" $(QUIET_PIP)
 	touch $@
 
 .venv-ha-$(HA_OLDEST)/.installed: $(COMPONENT)/manifest.json tools/ha-venv.sh tools/install_ha_requirements.py tools/find-python.sh
-	tools/ha-venv.sh .venv-ha-$(HA_OLDEST) $(HA_OLDEST_PHACC) "$(HA_OLDEST_EXTRA)"
+	tools/ha-venv.sh .venv-ha-$(HA_OLDEST) $(HA_OLDEST_PHACC) "$(HA_OLDEST_EXTRA)" $(QUIET_PIP)
 
 .venv-ha-$(HA_NEWEST)/.installed: $(COMPONENT)/manifest.json tools/ha-venv.sh tools/install_ha_requirements.py tools/find-python.sh
-	tools/ha-venv.sh .venv-ha-$(HA_NEWEST) $(HA_NEWEST_PHACC)
+	tools/ha-venv.sh .venv-ha-$(HA_NEWEST) $(HA_NEWEST_PHACC) $(QUIET_PIP)
 
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -81,7 +86,7 @@ typecheck: $(VENV)/.installed .venv-ha-$(HA_NEWEST)/.installed
 # Everything but the Home Assistant tests, in the project's environment.
 pytest: $(VENV)/.installed
 	@rm -rf build/coverage && mkdir -p build/coverage
-	COVERAGE_FILE=$(COVERAGE_DATA) $(PY) -m pytest -q --ignore=tests/ha --cov --cov-report=
+	COVERAGE_FILE=$(COVERAGE_DATA).project $(PY) -m pytest -q --ignore=tests/ha --cov --cov-report=
 
 # tests/ha on each Home Assistant release, in its own environment; the simulated meters (and the
 # bridge, for the MQTT discovery test) run as processes of the project's environment.
@@ -89,8 +94,8 @@ pytest-ha: $(VENV)/.installed $(addsuffix /.installed,$(HA_VENVS))
 	@mkdir -p build/coverage
 	@for venv in $(HA_VENVS); do \
 		echo "== tests/ha on $$venv"; \
-		LEVITON_BRIDGE=$(VENV)/bin/leviton-bridge COVERAGE_FILE=$(COVERAGE_DATA) \
-			$$venv/bin/python -m pytest -q tests/ha --cov --cov-report= || exit 1; \
+		LEVITON_BRIDGE=$(VENV)/bin/leviton-bridge COVERAGE_FILE=$(COVERAGE_DATA).$${venv#.venv-} \
+			$$venv/bin/python -m pytest -q tests/ha tests/compat --cov --cov-report= || exit 1; \
 	done
 
 # The component (with its driver) must stay at 95% coverage or better, counted over every

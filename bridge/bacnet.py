@@ -101,12 +101,12 @@ from leviton_driver import (
 )
 
 from . import bacnet_mapping as mapping
-from .poller import MeterState
+from .poller import MeterState, ResetOutcome
 from .settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig
 
 _LOGGER = logging.getLogger(__name__)
 
-ResetFunction = Callable[[MeterState], Awaitable[DemandResetResult]]
+ResetFunction = Callable[[MeterState], Awaitable[ResetOutcome]]
 
 RESET_ANSWER_S: Final = 2.0
 """How long a write to a reset object waits for the meter before it is acknowledged anyway
@@ -937,7 +937,8 @@ class BacnetPublisher:
     async def _run_reset(self, meter: _MeterObjects) -> DemandResetResult:
         state = meter.state
         try:
-            result = await self._reset(state)
+            outcome = await self._reset(state)
+            result = outcome.result
         except LevitonError as err:
             _LOGGER.warning("BACnet: peak-demand reset of %s failed: %s", state.config.name, err)
             raise
@@ -945,6 +946,8 @@ class BacnetPublisher:
             _LOGGER.exception("BACnet: peak-demand reset of %s failed", state.config.name)
             raise
         else:
+            if outcome.coalesced:
+                return result  # one reset for a burst of writes: logged once, when it ran
             _LOGGER.info(
                 "BACnet: reset peak demand of %s (%s kW -> %s kW, counter %s -> %s)",
                 state.config.name,

@@ -33,8 +33,10 @@ from leviton_driver import SERIES_CHOICES, ConfigurationError, LevitonError, loa
 from leviton_driver.registers import UNIT_ID_MAX, UNIT_ID_MIN
 
 from .settings import (
+    DEFAULT_OFFLINE_AFTER,
     DEFAULT_POLL_INTERVAL,
     LOG_LEVELS,
+    OFFLINE_AFTER_RANGE,
     POLL_INTERVAL_RANGE,
     BacnetConfig,
     BridgeConfig,
@@ -366,6 +368,9 @@ BUS_SCHEMA: Final = vol.Schema(
         vol.Required("name"): _text(),
         vol.Required("connect"): _connection_url,
         vol.Optional("poll_interval", default=DEFAULT_POLL_INTERVAL): _seconds,
+        vol.Optional("offline_after", default=DEFAULT_OFFLINE_AFTER): _in_range(
+            *OFFLINE_AFTER_RANGE, "a number of failed polls"
+        ),
         vol.Required("meters"): _each(METER_SCHEMA, "list at least one meter"),
     }
 )
@@ -458,6 +463,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
             name=bus["name"],
             connect=bus["connect"],
             poll_interval=bus["poll_interval"],
+            offline_after=bus["offline_after"],
             meters=tuple(
                 MeterConfig(
                     unit=meter["unit"],

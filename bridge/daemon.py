@@ -8,10 +8,8 @@ import signal
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from leviton_driver.meter import DemandResetResult
-
 from .mqtt import MqttPublisher
-from .poller import BusPoller, MeterListener, MeterState
+from .poller import BusPoller, MeterListener, MeterState, ResetOutcome
 from .settings import BridgeConfig
 
 if TYPE_CHECKING:
@@ -37,7 +35,7 @@ class Bridge:
     def states(self) -> list[MeterState]:
         return [state for poller in self.pollers for state in poller.states]
 
-    async def reset_peak_demand(self, state: MeterState) -> DemandResetResult:
+    async def reset_peak_demand(self, state: MeterState) -> ResetOutcome:
         return await self._poller_of[id(state)].reset_peak_demand(state)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -274,13 +274,16 @@ class MqttPublisher:
         meter_id = self.topics.meter_id_of_command(topic)
         if meter_id is None or not payload:
             return  # an empty message: a retained command being cleared
+        # A command published with retain while we are subscribed arrives with retain=0, but
+        # the broker keeps it and would hand it over again at every restart: clear the topic
+        # after every command (an empty retained message clears nothing else).
+        self._publish(topic, "", retain=True)
         if retained:
-            # A retained command would fire again on every restart: never act on one; clear it.
+            # A retained command would fire again on every restart: never act on one.
             _LOGGER.warning(
-                "ignored a retained command on %s (send commands without retain); clearing it",
+                "ignored a retained command on %s (send commands without retain); cleared it",
                 topic,
             )
-            self._publish(topic, "", retain=True)
             return
         state = self.states.get(meter_id)
         text = payload.decode(errors="replace").strip()
@@ -315,18 +318,21 @@ class MqttPublisher:
             _LOGGER.exception("peak-demand reset of %s failed", state.config.name)
             result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
         else:
-            _LOGGER.info(
-                "%s: peak demand reset (counter %s -> %s)",
-                state.config.name,
-                outcome.count_before,
-                outcome.count_after,
-            )
+            done = outcome.result
+            if not outcome.coalesced:
+                _LOGGER.info(
+                    "%s: peak demand reset (counter %s -> %s)",
+                    state.config.name,
+                    done.count_before,
+                    done.count_after,
+                )
             result = {
                 "ok": True,
-                "reset_count_before": outcome.count_before,
-                "reset_count_after": outcome.count_after,
-                "peak_demand_before": outcome.peak_demand_before,
-                "peak_demand_after": outcome.peak_demand_after,
+                "coalesced": outcome.coalesced,
+                "reset_count_before": done.count_before,
+                "reset_count_after": done.count_after,
+                "peak_demand_before": done.peak_demand_before,
+                "peak_demand_after": done.peak_demand_after,
             }
         result["time"] = _now()
         self._publish(self.topics.reset_result(state.meter_id), json.dumps(result))

@@ -12,6 +12,9 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DEFAULT_POLL_INTERVAL: Final = 10.0
 POLL_INTERVAL_RANGE: Final = (0.1, 3600.0)
 """Seconds between polls of a bus (the example file and the README say the same)."""
+DEFAULT_OFFLINE_AFTER: Final = 3
+OFFLINE_AFTER_RANGE: Final = (1, 100)
+"""Consecutive failed polls before a meter is shown offline: one lost frame is not an outage."""
 
 
 def slug(text: str) -> str:
@@ -40,6 +43,7 @@ class BusConfig:
     connect: str
     poll_interval: float
     meters: tuple[MeterConfig, ...]
+    offline_after: int = DEFAULT_OFFLINE_AFTER
 
 
 @dataclass(frozen=True, kw_only=True)

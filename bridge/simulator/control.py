@@ -31,6 +31,8 @@ Operations:
 * ``fewer_registers`` (``unit``, ``count``): its next ``count`` reads answer one register fewer
   than asked, in a well-formed frame.
 * ``press_reset`` (``unit``): someone resets peak demand with the meter's own button.
+* ``replace`` (``meter``: ``UNIT:SERIES[:key=value...]``): swap the meter at that unit id for
+  another, as an electrician would.
 * ``connections``: how many clients are connected (TCP).
 """
 
@@ -44,7 +46,10 @@ from typing import Any, Final, TextIO
 
 from pymodbus.constants import ExcCodes
 
+from leviton_driver.errors import ConfigurationError
+
 from .line import FAULT_KINDS
+from .meters import MeterSpec
 from .server import MeterSimulator
 
 SETTABLE: Final = ("program_id", "reset_count", "load", "peak", "energy")
@@ -148,6 +153,15 @@ class Controller:
         if op == "press_reset":
             simulator.meters[self._meter_unit(request)].reset_demand()
             return None
+        if op == "replace":
+            spec = request.get("meter")
+            if not isinstance(spec, str):
+                raise ControlError("replace needs meter: UNIT:SERIES[:key=value...]")
+            try:
+                unit = simulator.replace(MeterSpec.parse(spec)).unit
+            except ConfigurationError as err:
+                raise ControlError(str(err)) from None
+            return simulator.meter_state(unit)
         if op == "connections":
             return simulator.connection_count()
         raise ControlError(f"unknown op {op!r}")

@@ -27,6 +27,7 @@ from .meters import READ_FUNCTIONS, MeterSpec, SimulatedMeter, simulated_meter
 
 _MEMORY: Final = 0x1400  # registers each simulated meter keeps (covers 45008 = 0x138F)
 _GHOST: Final = 0  # SimDevice for unit ids nobody has: its answers are never sent
+_SERVED_KEPT: Final = 10_000  # requests remembered in ``served`` (tests read the order)
 
 
 @dataclass(eq=False)
@@ -107,6 +108,7 @@ class MeterSimulator:
         self.framing = framing
         self.line = line
         self.profile = profile or load_profile()
+        self._clock = clock
         self.meters = {m.unit: simulated_meter(m, self.profile, clock) for m in meters}
         # Slots are the SimDevice ids (the units' first ids); wire ids can change.
         self.slots: dict[int, SimulatedMeter] = dict(self.meters)
@@ -116,6 +118,8 @@ class MeterSimulator:
         self.unanswered: Counter[int] = Counter()
         """Requests received per unit id nobody answers (no meter there, or one silenced)."""
         self.faults_injected: Counter[str] = Counter()
+        self.served: deque[tuple[int, int, int]] = deque(maxlen=_SERVED_KEPT)
+        """(unit id, function, wire address) of the latest requests meters served, in order."""
         self._random = random.Random(self.faults.seed)
         self._line_lock = asyncio.Lock()
         self._exchanges: deque[_Exchange] = deque()
@@ -190,6 +194,17 @@ class MeterSimulator:
             self._slot_of[unit] = slot
 
         return undo
+
+    def replace(self, spec: MeterSpec) -> SimulatedMeter:
+        """Swap the meter at ``spec.unit`` for another (as an electrician would, the bus and
+        its other meters untouched); returns the new one."""
+        if spec.unit not in self.meters:
+            raise ConfigurationError(f"no simulated meter with unit id {spec.unit}")
+        meter = simulated_meter(spec, self.profile, self._clock)
+        slot = next(s for s, m in self.slots.items() if m is self.meters[spec.unit])
+        self.meters[spec.unit] = meter
+        self.slots[slot] = meter
+        return meter
 
     def meter_state(self, unit: int) -> dict[str, Any]:
         """What a simulated meter holds now (for tests and the remote control)."""
@@ -349,6 +364,7 @@ class MeterSimulator:
         async with self._line_lock:
             exchange = self._serving()
             meter = self.slots[slot]
+            self.served.append((meter.unit, function, address))
             fault = self._draw_fault()
             result: ExcCodes | None
             if fault == "exception":

@@ -26,6 +26,7 @@ CONF_SERIES: Final = "series"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_DERIVED_POWER: Final = "derived_power"
 CONF_PROFILE: Final = "profile"
+CONF_UNAVAILABLE_AFTER: Final = "unavailable_after"
 
 KIND_TCP: Final = "tcp"
 KIND_RTU_TCP: Final = "rtu+tcp"
@@ -35,6 +36,9 @@ DEFAULT_SCAN_INTERVAL: Final = 30
 MIN_SCAN_INTERVAL: Final = 5
 MAX_SCAN_INTERVAL: Final = 3600
 DEFAULT_TIMEOUT: Final = 1.0
+#: Failed polls in a row before the sensors show unavailable: one lost frame is not an outage.
+DEFAULT_UNAVAILABLE_AFTER: Final = 3
+MAX_UNAVAILABLE_AFTER: Final = 100
 
 #: How long a meter may stay unreachable before a repair issue says so.
 UNREACHABLE_REPAIR_AFTER: Final = timedelta(hours=1)

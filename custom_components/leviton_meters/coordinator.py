@@ -16,7 +16,9 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_SCAN_INTERVAL,
+    CONF_UNAVAILABLE_AFTER,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
     MANUFACTURER,
     UNREACHABLE_REPAIR_AFTER,
@@ -68,6 +70,11 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self._other_meter: str | None = None
         """What differs about the meter answering instead of ours, while one does."""
         self._answered_last_poll = True
+        self.failed_polls = 0
+        """Polls in a row that failed (0 after any answer)."""
+        self.unavailable_after: int = entry.options.get(
+            CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER
+        )
 
     @property
     def identity(self) -> Identity:
@@ -86,13 +93,25 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
             snapshot = await self.meter.async_read(retry=self._answered_last_poll)
         except MeterError as err:
             self._answered_last_poll = False
+            self.failed_polls += 1
             self._note_unreachable()
+            if self.failed_polls < self.unavailable_after and self.data is not None:
+                # One lost frame is not an outage: keep the last values a while.
+                self.logger.debug(
+                    "%s: poll %d of %d failed before unavailable: %s",
+                    self.name,
+                    self.failed_polls,
+                    self.unavailable_after,
+                    err,
+                )
+                return self.data
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="meter_unreachable",
                 translation_placeholders={"error": str(err)},
             ) from err
         self._answered_last_poll = True
+        self.failed_polls = 0
         self._note_reachable()
         return snapshot
 

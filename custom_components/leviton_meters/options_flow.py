@@ -1,5 +1,5 @@
-"""Options: poll interval, average power from energy (Series 1000/2000), register profile
-(Series 8000); each shown where it means something for the meter."""
+"""Options: poll interval, failed polls before unavailable, average power from energy
+(Series 1000/2000), register profile (Series 8000); each shown where it means something."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from .const import (
     CONF_PROFILE,
     CONF_SCAN_INTERVAL,
     CONF_SERIES,
+    CONF_UNAVAILABLE_AFTER,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_UNAVAILABLE_AFTER,
     MAX_SCAN_INTERVAL,
+    MAX_UNAVAILABLE_AFTER,
     MIN_SCAN_INTERVAL,
 )
 from .driver import (
@@ -44,6 +47,7 @@ class LevitonOptionsFlow(OptionsFlow):
         if user_input is not None:
             options = dict(user_input)
             options[CONF_SCAN_INTERVAL] = int(options[CONF_SCAN_INTERVAL])
+            options[CONF_UNAVAILABLE_AFTER] = int(options[CONF_UNAVAILABLE_AFTER])
             if path := (options.get(CONF_PROFILE) or "").strip():
                 try:
                     await self.hass.async_add_executor_job(load_profile, path)
@@ -69,7 +73,15 @@ class LevitonOptionsFlow(OptionsFlow):
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 )
-            )
+            ),
+            vol.Required(
+                CONF_UNAVAILABLE_AFTER,
+                default=current.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER),
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1, max=MAX_UNAVAILABLE_AFTER, step=1, mode=selector.NumberSelectorMode.BOX
+                )
+            ),
         }
         if OPTION_DERIVED_POWER in meaningful:
             fields[

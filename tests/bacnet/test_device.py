@@ -36,9 +36,10 @@ from bacpypes3.primitivedata import CharacterString, Null, ObjectIdentifier, Rea
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BacnetConfig
+from leviton_bridge.poller import RESET_COALESCE_S
 from leviton_bridge.simulator import MeterSimulator
 from leviton_driver import ConfigurationError
-from support import PATIENCE, free_port, until
+from support import PATIENCE, SteppedClock, free_port, until
 from support.inprocess import StartSimulator
 
 from .conftest import (
@@ -376,6 +377,8 @@ async def test_fault_flags_on_a_dead_meter_and_their_clearing(site: Site) -> Non
 
 
 async def test_reset_peak_demand_by_write(site: Site) -> None:
+    clock = SteppedClock()
+    site.bridge.poller.clock = clock
     client = site.client
     reset = site.oid(1, "reset_peak_demand")
     meter = site.sim.meters[1]
@@ -390,7 +393,12 @@ async def test_reset_peak_demand_by_write(site: Site) -> None:
     assert await client.read(reset, "present-value") == BinaryPV.inactive
     assert await site.value(1, "peak_demand") == 0
     assert await site.value(1, "demand_reset_count") == 1
-    # a commandable-style write with a priority works the same
+    # A write right after is the same press: coalesced into the reset that just ran.
+    assert await client.write(reset, "present-value", "active") is None
+    await site.bridge.poller.wait_for_cycle(site.bridge.poller.cycles + 1)
+    assert meter.reset_count == 1
+    # A commandable-style write with a priority, some seconds later, is a second reset.
+    clock.advance(RESET_COALESCE_S)
     assert await client.write(reset, "present-value", "active", priority=8) is None
     await _after_reset(site, reset, 2)
 

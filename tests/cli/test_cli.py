@@ -30,12 +30,15 @@ from leviton_bridge.cli import main
 from leviton_bridge.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
 from leviton_driver import Bus
 from leviton_driver.profile import DEFAULT_PROFILE_PATH
+from support import PATIENCE
+from support.echo import echo_gateway
 from support.inprocess import StartSimulator
 
 BRIDGE = shutil.which("leviton-bridge") or str(Path(sys.executable).with_name("leviton-bridge"))
 TRANSPORTS = ("tcp", "rtu+tcp", "serial")
 PRE_2011_HINT = "built before 2011-02-26 have no Modbus at all"
 PROVISIONAL_NOTE = "the Series 8000 register map is PROVISIONAL"
+__all__ = ["echo_gateway"]  # a fixture
 URL_HELP = "expected tcp://HOST:PORT, rtu+tcp://HOST:PORT or serial:///dev/PORT"
 
 
@@ -1070,3 +1073,40 @@ async def test_read_json_into_a_closed_pipe_is_quiet(start_simulator: StartSimul
     _, err = await process.communicate()
     assert process.returncode == 1
     assert b"Traceback" not in err, err.decode()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("read", "--unit", "1"),
+        ("read", "--unit", "1", "--series", "2000", "--json"),
+        ("scan", "--units", "1-3"),
+        ("reset-demand", "--unit", "1"),
+    ],
+    ids=["read", "read-json", "scan", "reset-demand"],
+)
+def test_an_echoing_gateway_is_a_short_answer_not_a_traceback(
+    echo_gateway: int, argv: tuple[str, ...]
+) -> None:
+    """``socat TCP-LISTEN:PORT,fork EXEC:cat`` in front of nothing: every read comes back as
+    an answer of no registers. Each command says so in one line, as the real process does."""
+    url = f"rtu+tcp://127.0.0.1:{echo_gateway}?timeout=0.3"
+    done = subprocess.run(
+        [BRIDGE, argv[0], "--connect", url, *argv[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=PATIENCE,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "cut short" in done.stdout + done.stderr, (done.stdout, done.stderr)
+    assert "echoed back" in done.stdout + done.stderr
+    if argv[0] == "scan":
+        assert done.returncode == 1
+        assert done.stdout.startswith(
+            f"No Leviton meter could be identified on {url} at unit ids 1-3"
+        )
+    else:
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"leviton-bridge {argv[0]}: unit 1 on {url}: ")
+        assert done.stderr.count("\n") == 1

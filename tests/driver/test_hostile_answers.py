@@ -9,45 +9,15 @@ never a wrong value, a crash, or a poisoned next request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
-from collections.abc import AsyncIterator
 
 import pytest
 
 from leviton_driver import Bus, GarbledResponseError, MeterTimeoutError, ShortResponseError
-from support import PATIENCE, free_port, until
+from support.echo import echo_gateway
 from support.simulator_process import SimulatorProcess
 
-
-@pytest.fixture
-async def echo_gateway() -> AsyncIterator[int]:
-    """``socat TCP-LISTEN:PORT,fork EXEC:cat``: every request comes back as its answer."""
-    socat = shutil.which("socat")
-    assert socat is not None, "socat is not installed; `make test` installs it"
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        socat,
-        f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
-        "EXEC:cat",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-    async def listening() -> bool:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
-
-    await until(listening, "socat listening")
-    yield port
-    process.terminate()
-    await asyncio.wait_for(process.wait(), PATIENCE)
+__all__ = ["echo_gateway"]  # a fixture
 
 
 async def test_an_echoing_rtu_gateway_gives_short_answers(echo_gateway: int) -> None:

@@ -39,6 +39,7 @@ from custom_components.leviton_meters.const import (
     CONF_SCAN_INTERVAL,
     CONF_SERIES,
     CONF_STOPBITS,
+    CONF_UNAVAILABLE_AFTER,
     CONF_UNIT_ID,
     DOMAIN,
 )
@@ -816,17 +817,27 @@ async def test_options_poll_interval_and_derived_power(
     assert_flow_translated(result, "options")
     schema = result["data_schema"]
     assert schema is not None
-    assert schema({}) == {CONF_SCAN_INTERVAL: 30, CONF_DERIVED_POWER: True}
+    assert schema({}) == {
+        CONF_SCAN_INTERVAL: 30,
+        CONF_UNAVAILABLE_AFTER: 3,
+        CONF_DERIVED_POWER: True,
+    }
     assert CONF_PROFILE not in schema.schema
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+        result["flow_id"],
+        {CONF_SCAN_INTERVAL: 60, CONF_UNAVAILABLE_AFTER: 5, CONF_DERIVED_POWER: False},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options == {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 60,
+        CONF_UNAVAILABLE_AFTER: 5,
+        CONF_DERIVED_POWER: False,
+    }
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.update_interval is not None
     assert entry.runtime_data.update_interval.total_seconds() == 60
+    assert entry.runtime_data.unavailable_after == 5
     assert hass.states.get(power) is None
     assert entity_registry.async_get(power) is None
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None
@@ -834,7 +845,11 @@ async def test_options_poll_interval_and_derived_power(
     result = await hass.config_entries.options.async_init(entry.entry_id)
     schema = result["data_schema"]
     assert schema is not None
-    assert schema({}) == {CONF_SCAN_INTERVAL: 60, CONF_DERIVED_POWER: False}
+    assert schema({}) == {
+        CONF_SCAN_INTERVAL: 60,
+        CONF_UNAVAILABLE_AFTER: 5,
+        CONF_DERIVED_POWER: False,
+    }
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SCAN_INTERVAL: 30, CONF_DERIVED_POWER: True}
     )
@@ -881,7 +896,11 @@ async def test_options_series_8000_profile(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options == {CONF_SCAN_INTERVAL: 45, CONF_PROFILE: str(mine)}
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 45,
+        CONF_UNAVAILABLE_AFTER: 3,
+        CONF_PROFILE: str(mine),
+    }
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.identity.profile == "Site profile"
     assert entry.runtime_data.identity.provisional_profile is False
@@ -895,7 +914,7 @@ async def test_options_series_8000_profile(
         result["flow_id"], {CONF_SCAN_INTERVAL: 45, CONF_PROFILE: ""}
     )
     await hass.async_block_till_done()
-    assert entry.options == {CONF_SCAN_INTERVAL: 45}
+    assert entry.options == {CONF_SCAN_INTERVAL: 45, CONF_UNAVAILABLE_AFTER: 3}
     assert entry.state is ConfigEntryState.LOADED
 
 

@@ -19,7 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.leviton_meters.const import DOMAIN
+from custom_components.leviton_meters.const import DEFAULT_UNAVAILABLE_AFTER, DOMAIN
 from support.simulator_process import SimulatorProcess
 
 from .conftest import assert_renders, make_entry, next_poll, setup_entry
@@ -72,7 +72,8 @@ async def test_unreachable_for_over_an_hour(
     await setup_entry(hass, entry)
     issue_id = f"unreachable_{entry.entry_id}"
     await simulator.faults(timeout=1.0)
-    await next_poll(hass)
+    for _ in range(DEFAULT_UNAVAILABLE_AFTER):
+        await next_poll(hass)
     assert _state(hass) == STATE_UNAVAILABLE
     freezer.tick(timedelta(minutes=50))
     await next_poll(hass)

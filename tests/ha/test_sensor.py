@@ -24,7 +24,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
 
-from custom_components.leviton_meters.const import DOMAIN
+from custom_components.leviton_meters.const import (
+    CONF_UNAVAILABLE_AFTER,
+    DEFAULT_UNAVAILABLE_AFTER,
+    DOMAIN,
+)
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from support.simulator_process import SimulatorProcess
 
@@ -211,6 +215,12 @@ async def test_unavailable_while_silent_and_back_after(
     caplog.clear()
 
     await simulator.faults(timeout=1.0)
+    # One lost frame is not an outage: the first failed polls keep the last values...
+    for _ in range(DEFAULT_UNAVAILABLE_AFTER - 1):
+        await next_poll(hass)
+        assert _value(hass, entity) == 9.5
+    assert [r for r in caplog.records if "Error fetching" in r.getMessage()] == []
+    # ... and the third in a row makes the sensors unavailable, until the meter answers.
     for _ in range(3):
         await next_poll(hass)
         state = hass.states.get(entity)
@@ -331,9 +341,7 @@ async def test_status_is_read_again_when_the_meter_restarted(
     assert _value(hass, "sensor.meter_1_uptime") >= 86400
     await sim.silence(1)
     await next_poll(hass)
-    state = hass.states.get("sensor.meter_1_uptime")
-    assert state is not None
-    assert state.state == STATE_UNAVAILABLE
+    assert _value(hass, "sensor.meter_1_uptime") >= 86400  # one failed poll: values kept
     await sim.restart(1)
     await sim.unsilence(1)
     await next_poll(hass)
@@ -371,3 +379,18 @@ async def test_series_8000_setup_reads_no_file_in_the_event_loop(
     assert entry.state is ConfigEntryState.LOADED
     blocking = [r.getMessage() for r in caplog.records if "blocking call" in r.getMessage()]
     assert blocking == []
+
+
+async def test_unavailable_after_is_an_option(
+    hass: HomeAssistant, simulator: SimulatorProcess
+) -> None:
+    """``unavailable_after: 1``: the sensors show unavailable at the first failed poll."""
+    await setup_entry(
+        hass, await make_entry(simulator, 1, link_timeout=0.2, **{CONF_UNAVAILABLE_AFTER: 1})
+    )
+    assert _value(hass, "sensor.meter_1_peak_demand") == 9.5
+    await simulator.faults(timeout=1.0)
+    await next_poll(hass)
+    state = hass.states.get("sensor.meter_1_peak_demand")
+    assert state is not None
+    assert state.state == STATE_UNAVAILABLE

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.poller import BusPoller, CycleReport
+from leviton_bridge.poller import RESET_COALESCE_S, BusPoller, CycleReport
 from leviton_bridge.simulator import LineSettings
 from leviton_driver.connection import PacketTrace
+from support import SteppedClock
 from support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish, record_cycles
@@ -63,10 +64,13 @@ async def test_buses_run_concurrently_one_request_at_a_time_each(
     _sim_b, url_b = await start_simulator("1:2000", "2:8000-8", "3:2000", line=line)
     log: list[Event] = []
 
+    clock = SteppedClock()
+
     def prepare(bridge: Bridge) -> None:
         for poller in bridge.pollers:
             connection = poller.bus.connection
             connection.trace = RecordingTrace(connection.trace.framing, poller.config.name, log)
+            poller.clock = clock
 
     watcher = await watch(mosquitto)
     running = await run_bridge(
@@ -82,6 +86,7 @@ async def test_buses_run_concurrently_one_request_at_a_time_each(
     await watcher.wait_for("leviton/b_u3/state")
     # Commands arrive in the middle of polling; they queue on the bus like the polls.
     for count in (1, 2, 3):
+        clock.advance(RESET_COALESCE_S)  # commands some seconds apart: each is a reset
         since = watcher.mark()
         await publish(mosquitto, "leviton/a_u1/reset_peak_demand/set", "PRESS")
         result = await watcher.wait_for("leviton/a_u1/reset_peak_demand/result", since=since)
@@ -100,8 +105,9 @@ async def test_buses_run_concurrently_one_request_at_a_time_each(
     assert overlapping > len(a) // 4, "the buses were not polled at the same time"
 
 
-def _is_power_of_two(number: int) -> bool:
-    return number > 0 and number & (number - 1) == 0
+#: The cycles in which a meter that never answers is tried, with ``offline_after: 3``: the
+#: first three (it is offline after the third), then after 0, 1, 3, 7, 15, ... skipped cycles.
+SILENT_TRIES = (1, 2, 3, 4, 6, 10, 18, 34, 66)
 
 
 async def _first_cycle(
@@ -161,7 +167,8 @@ async def test_silent_meter_is_backed_off_and_costs_its_bus_one_request_a_try(
     undo_2 = sim.silence(2)
     wake_5()
     first_failure = (await _first_cycle(poller, cycles, "lab_u2", answered=False)).number
-    # Its tries in cycles first_failure, +1 and +3 fail; then it answers again (at +7).
+    # Its tries in cycles first_failure, +1 and +2 fail (it shows offline after the third),
+    # and at +3 (backed off from then on); then it answers again, at its next try (+5).
     await poller.wait_for_cycle(first_failure + 3)
     undo_2()
     await watcher.wait_for(
@@ -188,29 +195,30 @@ async def test_silent_meter_is_backed_off_and_costs_its_bus_one_request_a_try(
     # The meters that answer keep their rate: every cycle polled them, and they answered.
     for meter_id in ("lab_u1", "lab_u4"):
         assert [(n, ok) for n, ok, _ in tries(meter_id)] == [(n, True) for n in done], meter_id
-    # A meter that never answers is tried less and less often: cycles 1, 2, 4, 8, ..., and each
+    # A meter that never answers is tried less and less often once it shows offline, and each
     # try costs its bus one request (one timeout), not one per question identification asks.
-    assert tries("lab_u3") == [(n, False, 1) for n in done if _is_power_of_two(n)]
-    assert all(c.attempt("lab_u3") is None for c in cycles if not _is_power_of_two(c.number))
+    assert tries("lab_u3") == [(n, False, 1) for n in done if n in SILENT_TRIES]
+    assert all(c.attempt("lab_u3") is None for c in cycles if c.number not in SILENT_TRIES)
     # Unit 5 likewise, until it answered; from then on it is polled every cycle.
     unit_5 = tries("lab_u5")
     silent_5 = [(n, requests) for n, ok, requests in unit_5 if not ok]
     answered_5 = [n for n, ok, _ in unit_5 if ok]
-    assert silent_5 == [(n, 1) for n in done[: answered_5[0] - 1] if _is_power_of_two(n)]
+    assert silent_5 == [(n, 1) for n in done[: answered_5[0] - 1] if n in SILENT_TRIES]
     assert answered_5 == list(range(answered_5[0], done[-1] + 1))
-    # Unit 2: its first failed poll may try twice (a lost frame is worth one more try); then
-    # it is backed off (tried at first_failure + 0, 1, 3, 7, ...) at one request a try.
+    # Unit 2: tried in every cycle until it failed three polls in a row (its first failed poll
+    # may try twice: a lost frame is worth one more try), then backed off (tried at
+    # first_failure + 3, 5, 9, ...), at one request a try.
     unit_2 = [(n - first_failure, ok, requests) for n, ok, requests in tries("lab_u2")]
     before = [entry for entry in unit_2 if entry[0] < 0]
     assert all(ok for _, ok, _ in before)
     after = [entry for entry in unit_2 if entry[0] >= 0]
     failed = [entry for entry in after if not entry[1]]
-    assert [offset for offset, _, _ in failed] == [0, 1, 3]
+    assert [offset for offset, _, _ in failed] == [0, 1, 2, 3]
     assert 1 <= failed[0][2] <= 2, failed
-    assert [requests for _, _, requests in failed[1:]] == [1, 1]
+    assert [requests for _, _, requests in failed[1:]] == [1, 1, 1]
     answered = [offset for offset, ok, _ in after if ok]
-    assert answered[0] == 7, after  # its next turn after it answers again
-    assert answered == list(range(7, 7 + len(answered)))
+    assert answered[0] == 5, after  # its next turn after it answers again
+    assert answered == list(range(5, 5 + len(answered)))
 
     assert running.bridge.states[2].available is False
     assert "nothing answers Modbus at this unit id" in (running.bridge.states[2].last_error or "")

@@ -3,6 +3,7 @@ environments (which run tests/ha) and the project's environment can both import 
 
 * ``free_port``: a free loopback TCP port.
 * ``until``: wait for a condition (an event), never for a fixed time.
+* ``SteppedClock``: a monotonic clock a test moves forward, to step over a time window.
 * ``simulator_process``: simulated meters in a process of the project's environment.
 * ``serial``: linked pseudo-terminal pairs from socat.
 """
@@ -53,3 +54,17 @@ async def until(
             await step()
         else:
             await asyncio.sleep(0.01)
+
+
+class SteppedClock:
+    """``time.monotonic()`` plus the time a test says has passed: code that takes a clock
+    sees a window (a coalescing period, a check interval) go by without the test waiting."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

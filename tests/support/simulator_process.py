@@ -164,6 +164,11 @@ class SimulatorProcess:
         """Someone resets peak demand with the meter's own button."""
         await self.request("press_reset", unit=unit)
 
+    async def replace(self, meter: str) -> dict[str, Any]:
+        """Swap the meter at the spec's unit id for the one ``meter`` describes."""
+        result: dict[str, Any] = await self.request("replace", meter=meter)
+        return result
+
     async def connections(self) -> int:
         result: int = await self.request("connections")
         return result

@@ -49,6 +49,7 @@ from .errors import (
     VerificationError,
 )
 from .meter import (
+    IDENTITY_CHECK_INTERVAL_S,
     OPTION_DERIVED_POWER,
     OPTION_PROFILE,
     SERIES_CHOICES,
@@ -64,6 +65,7 @@ from .meter import (
 from .profile import Profile, async_load_profile, load_profile
 
 __all__ = [
+    "IDENTITY_CHECK_INTERVAL_S",
     "OPTION_DERIVED_POWER",
     "OPTION_PROFILE",
     "READINGS",

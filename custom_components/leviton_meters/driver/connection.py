@@ -253,6 +253,14 @@ class PacketTrace:
             )
         expected_unit = self.sent[0] if self.sent else None
         expected_function = self.sent[1] if len(self.sent) > 1 else None
+        if expected_function in (0x03, 0x04, 0x11) and data.startswith(self.sent):
+            # A read request's echo parses as an answer of no registers (of a 0x11 answer
+            # that is the CRC's low byte long): short.
+            return "short", (
+                f"the answer was cut short: it is the request itself, echoed back ({shown}). "
+                "Is something on the line echoing (an RS485 adapter with echo on, a gateway "
+                "with nothing behind it)?"
+            )
         if len(data) >= 4 and data[0] == expected_unit and data[1] & 0x7F == expected_function:
             size = _rtu_answer_size(data)
             if size is not None and len(data) < size:

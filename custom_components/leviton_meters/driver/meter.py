@@ -53,6 +53,11 @@ from .report_id import ReportedIdentity, parse_report_server_id
 _LOGGER = logging.getLogger(__name__)
 
 
+#: How often whoever polls a meter should check, cheaply, that it is still the meter identified
+#: at that unit id (``async_check_identity``), besides after it failed to answer.
+IDENTITY_CHECK_INTERVAL_S: Final = 600.0
+
+
 class Series(StrEnum):
     """What a meter is, as far as reading it goes."""
 
@@ -311,6 +316,22 @@ class LevitonMeter(ABC):
     def seed_total(self, point: int | None, key: str, value: float) -> None:
         """Start a total's glitch guard from a value shown before a restart (a higher one wins:
         totals never go backwards)."""
+        return None
+
+    def differs_from(self, other: LevitonMeter) -> str | None:
+        """What tells this meter from ``other`` (identified at the same unit id), in words;
+        None when they are the same meter: same series, points, model and program id."""
+        mine, theirs = self.identity, other.identity
+        if self.series != other.series:
+            return f"Series {other.series} became Series {self.series}"
+        if self.points != other.points:
+            return f"{other.points} metering points became {self.points}"
+        if mine is None or theirs is None:
+            return None
+        if mine.model != theirs.model:
+            return f"model {theirs.model or 'unknown'} became {mine.model or 'unknown'}"
+        if mine.program_id != theirs.program_id:
+            return f"program id {theirs.program_id} became {mine.program_id}"
         return None
 
     # -- what every meter does -------------------------------------------------------------

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -74,7 +74,6 @@ class MeterState:
     last_error: str | None = None
     failures: int = 0
     """Polls in a row that failed (0 after any answer)."""
-    answered_last_poll: bool = False
     skip_cycles: int = 0
     read_at: float | None = None
     """Monotonic time of the last successful read (for the publish lag)."""
@@ -91,6 +90,9 @@ class MeterState:
     reset_running: asyncio.Future[DemandResetResult] | None = None
     last_reset: tuple[float, DemandResetResult] | None = None
     """(monotonic time, result) of the last successful peak-demand reset."""
+    # -- for the status page and /metrics ---------------------------------------------------
+    failed_polls: Counter[str] = field(default_factory=Counter)
+    """Failed polls by the kind of their error (``MeterError.kind``: timeout, crc, ...)."""
 
     @property
     def meter_id(self) -> str:
@@ -313,8 +315,9 @@ class BusPoller:
         async with state.lock:
             try:
                 meter = await self._verified_meter(state)
-                # One more try within the poll while it answers; a silent meter costs one.
-                state.snapshot = await meter.async_read(retry=state.answered_last_poll)
+                # One more try within the poll while the meter is shown online (a lost frame
+                # is not an outage); once it shows offline, a try costs one request.
+                state.snapshot = await meter.async_read(retry=state.available)
             except LevitonError as err:
                 self._failed(state, err)
                 return False
@@ -328,8 +331,9 @@ class BusPoller:
 
         A meter can be swapped for another at the same unit id while the bridge runs. Cheap
         checks (``async_check_identity``: one or two requests) run every
-        ``IDENTITY_CHECK_INTERVAL_S``, after a failed poll (a swap takes the meter off the bus)
-        and after an implausible total was held back (another meter's lower total); a full
+        ``IDENTITY_CHECK_INTERVAL_S``, after two failed polls in a row (a swap takes the meter
+        off the bus for longer than a lost frame does) and after an implausible total was held
+        back (another meter's lower total); a full
         identification runs after every offline period and after an exception 01/02 answer
         (another kind of meter). A silent meter costs one request either way.
         """
@@ -357,7 +361,6 @@ class BusPoller:
                 "%s answers again after %d failed poll(s)", state.config.name, state.failures
             )
         state.failures = 0
-        state.answered_last_poll = True
         state.skip_cycles = 0
         state.last_error = None
         if came_back and state.errors:
@@ -468,10 +471,11 @@ class BusPoller:
         backed off (tried every 2nd, 4th, ... cycle, at most every ``MAX_BACKOFF_CYCLES``)."""
         offline_after = state.bus.offline_after
         state.errors += 1
+        state.failed_polls[getattr(err, "kind", "other")] += 1  # for the status page
         state.failures += 1
-        state.answered_last_poll = False
         state.last_error = str(err)
-        state.check_identity = True
+        if state.failures >= 2:
+            state.check_identity = True
         if isinstance(err, ExceptionResponseError) and err.code in _OTHER_MAP_CODES:
             state.identify_again = True  # a register map this meter should have is refused
         if not isinstance(err, MeterError) and state.meter is not None:
@@ -535,7 +539,6 @@ class BusPoller:
                 state.read_at = self.clock()
                 state.available = True
                 state.failures = 0
-                state.answered_last_poll = True
         except Exception as err:  # the caller reports it; the poller goes on
             future.set_exception(err)
             future.exception()  # retrieved: coalesced commands may have gone

@@ -69,7 +69,6 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self._identity_checked_at = dt_util.utcnow()
         self._other_meter: str | None = None
         """What differs about the meter answering instead of ours, while one does."""
-        self._answered_last_poll = True
         self.failed_polls = 0
         """Polls in a row that failed (0 after any answer)."""
         self.unavailable_after: int = entry.options.get(
@@ -89,10 +88,10 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     async def _async_update_data(self) -> Snapshot:
         try:
             await self._check_identity()
-            # One more try within the poll while it answers; a silent meter costs one timeout.
-            snapshot = await self.meter.async_read(retry=self._answered_last_poll)
+            # One more try within the poll while the sensors show available (a lost frame is
+            # not an outage); once they show unavailable, a try costs one timeout.
+            snapshot = await self.meter.async_read(retry=self.failed_polls < self.unavailable_after)
         except MeterError as err:
-            self._answered_last_poll = False
             self.failed_polls += 1
             self._note_unreachable()
             if self.failed_polls < self.unavailable_after and self.data is not None:
@@ -110,19 +109,18 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
                 translation_key="meter_unreachable",
                 translation_placeholders={"error": str(err)},
             ) from err
-        self._answered_last_poll = True
         self.failed_polls = 0
         self._note_reachable()
         return snapshot
 
     async def _check_identity(self) -> None:
         """Notice a meter swapped for another at the same unit id, before its totals mix in:
-        hourly, after the meter did not answer (a swap takes the meter off the bus), and at
-        every poll while another meter answers."""
+        hourly, after two failed polls in a row (a swap takes the meter off the bus for longer
+        than a lost frame does), and at every poll while another meter answers."""
         now = dt_util.utcnow()
         if (
             self._other_meter is None
-            and self._answered_last_poll
+            and self.failed_polls < 2
             and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
         ):
             return

@@ -53,6 +53,10 @@ from .report_id import ReportedIdentity, parse_report_server_id
 _LOGGER = logging.getLogger(__name__)
 
 
+#: Failures worth one more try within a poll: something may have come back, damaged. (A Modbus
+#: exception is an answer, and would be the same again.)
+RETRYABLE: Final = (MeterTimeoutError, CrcError, ShortResponseError, GarbledResponseError)
+
 #: How often whoever polls a meter should check, cheaply, that it is still the meter identified
 #: at that unit id (``async_check_identity``), besides after it failed to answer.
 IDENTITY_CHECK_INTERVAL_S: Final = 600.0

@@ -293,5 +293,18 @@ def register_model(profile: Profile, points: int) -> type[Component]:
             address = profile.point_address(point, key)
             attributes[point_field_name(point, key)] = _field(spec, address, profile.word_order)
             spans.append((address, address + spec.width - 1))
-    attributes["register_ranges"] = profile.readable_ranges or tuple(sorted(spans))
+    # Without declared ranges, only named registers are read; touching ones are joined (the
+    # read planner never joins ranges itself, so each would cost a request of its own).
+    attributes["register_ranges"] = profile.readable_ranges or _runs(spans)
     return type(f"Series8000Registers{points}", (Component,), attributes)
+
+
+def _runs(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Join address spans that touch or overlap: (1, 2), (3, 4), (6, 6) -> (1, 4), (6, 6)."""
+    runs: list[tuple[int, int]] = []
+    for low, high in sorted(spans):
+        if runs and low <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], high))
+        else:
+            runs.append((low, high))
+    return tuple(runs)

@@ -29,17 +29,14 @@ from .catalogue import (
 )
 from .errors import (
     ConfigurationError,
-    CrcError,
-    GarbledResponseError,
     MeterError,
-    MeterTimeoutError,
     NotLevitonError,
-    ShortResponseError,
     VerificationError,
 )
 from .guard import DEFAULT_MAX_KW, DerivedPower, TotalGuard
 from .meter import (
     OPTION_DERIVED_POWER,
+    RETRYABLE,
     DemandResetResult,
     Identity,
     IdentityCheck,
@@ -55,8 +52,6 @@ _LOGGER = logging.getLogger(__name__)
 
 #: How often the demand-reset counter and uptime are read back when nothing else asks for it.
 STATUS_INTERVAL_S: Final = 600.0
-#: Failures worth one more try within a poll: something may have come back, damaged.
-RETRYABLE: Final = (MeterTimeoutError, CrcError, ShortResponseError, GarbledResponseError)
 
 
 def _max_kw(info: ModelInfo | None) -> float:

@@ -27,6 +27,7 @@ from .guard import TotalGuard
 from .meter import (
     OPTION_PROFILE,
     PROVISIONAL_LABEL,
+    RETRYABLE,
     Identity,
     IdentityCheck,
     LevitonMeter,
@@ -122,11 +123,14 @@ class Series8000Meter(LevitonMeter):
         spec = self.profile.meter.get("point_count")
         if spec is None:
             return None
-        words = await self._io(
-            f"a read of the point count at address {spec.address} ({self.profile.label()})",
-            lambda: self._read_words(spec.address, spec.width),
+
+        async def read() -> int:
+            # Indexed inside ``_io``: an answer without the register is a short answer.
+            return (await self._read_words(spec.address, spec.width))[0]
+
+        return await self._io(
+            f"a read of the point count at address {spec.address} ({self.profile.label()})", read
         )
-        return words[0]
 
     async def _read_words(self, address: int, count: int) -> list[int]:
         if self.profile.register_space == "input":
@@ -254,7 +258,7 @@ class Series8000Meter(LevitonMeter):
         what = f"a read of the {self.points}-point register set"
         try:
             await self._update(registers, what)
-        except LevitonError:
+        except RETRYABLE:  # a lost or damaged answer; an exception answer is an answer
             if not retry:
                 raise
             await self._update(registers, what)

@@ -12,15 +12,40 @@ from leviton_driver.errors import ConfigurationError
 FAULT_KINDS: Final = ("timeout", "garbage", "crc", "short", "exception", "late")
 
 
+#: Bits on the line for each byte: start, 8 data, stop (8N1, as the Series 1000/2000 use).
+BITS_PER_CHARACTER: Final = 10
+#: Silence that ends a Modbus RTU frame, in characters; above 19200 baud a fixed 1.75 ms.
+GAP_CHARACTERS: Final = 3.5
+FAST_LINE_GAP_S: Final = 0.00175
+
+
 @dataclass(kw_only=True)
 class LineSettings:
-    """An emulated RS485 line: answers wait their wire time plus the meter's turnaround."""
+    """An emulated RS485 line, timed as a real one: the request's bytes, the 3.5-character
+    silence that ends it, the meter's turnaround, the answer's bytes, and another silence before
+    the line is free for the next request (the Modbus RTU spec's t3.5)."""
 
     baud: int = 9600
     turnaround: float = 0.005
 
+    @property
+    def character(self) -> float:
+        """Seconds one byte takes on the line."""
+        return BITS_PER_CHARACTER / self.baud
+
+    @property
+    def gap(self) -> float:
+        """The silence that ends a frame (t3.5)."""
+        return GAP_CHARACTERS * self.character if self.baud <= 19200 else FAST_LINE_GAP_S
+
+    def answer_time(self, request_bytes: int, answer_bytes: int) -> float:
+        """From the request's first bit to the answer's last: request, gap, turnaround, answer."""
+        return (request_bytes + answer_bytes) * self.character + self.gap + self.turnaround
+
     def wire_time(self, request_bytes: int, answer_bytes: int) -> float:
-        return (request_bytes + answer_bytes) * 10 / self.baud
+        """How long one exchange holds the line: until the silence after the answer has passed
+        and the next request may start."""
+        return self.answer_time(request_bytes, answer_bytes) + self.gap
 
 
 @dataclass(kw_only=True)

@@ -40,6 +40,9 @@ class _Exchange:
     fault: str | None = None
     fewer: bool = False
     id_change: tuple[int, int] | None = None
+    arrived: float = 0.0
+    """Event-loop time the request arrived (its first bit went on the emulated line then, or
+    when the line was next free)."""
 
 
 def _one_register_fewer(frame: bytes, framing: str) -> bytes:
@@ -125,6 +128,8 @@ class MeterSimulator:
         self._exchanges: deque[_Exchange] = deque()
         """Requests received and not yet answered, in order (see ``_Exchange``)."""
         self._sending: _Exchange | None = None
+        self._line_free_at = 0.0
+        """Event-loop time the emulated line is free for the next request."""
         self.server: ModbusTcpServer | ModbusSerialServer | None = None
         self.address: tuple[str, int] | None = None
 
@@ -284,7 +289,13 @@ class MeterSimulator:
                 self.requests[wire] += 1
             else:
                 self.unanswered[wire] += 1
-            self._exchanges.append(_Exchange(transaction_id=pdu.transaction_id, slot=slot))
+            self._exchanges.append(
+                _Exchange(
+                    transaction_id=pdu.transaction_id,
+                    slot=slot,
+                    arrived=asyncio.get_running_loop().time(),
+                )
+            )
             pdu.dev_id = slot
             return pdu
         # Answers go out in the order of the requests (the line lock orders the meters' work),
@@ -343,11 +354,21 @@ class MeterSimulator:
                 return kind
         return None
 
-    async def _on_line(self, request_bytes: int, answer_bytes: int) -> None:
-        if self.line is not None:
-            await asyncio.sleep(
-                self.line.wire_time(request_bytes, answer_bytes) + self.line.turnaround
-            )
+    async def _on_line(self, exchange: _Exchange, request_bytes: int, answer_bytes: int) -> None:
+        """Hold the answer until the emulated line would have carried the request and the
+        answer, counted from when the request arrived or the line was next free, whichever is
+        later. The time the simulator spends working counts as part of that, as a meter's does;
+        the next request cannot start before the silence after this answer."""
+        line = self.line
+        if line is None:
+            return
+        loop = asyncio.get_running_loop()
+        start = max(exchange.arrived, self._line_free_at)
+        done = start + line.answer_time(request_bytes, answer_bytes)
+        self._line_free_at = done + line.gap
+        delay = done - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _serve(
         self,
@@ -394,7 +415,7 @@ class MeterSimulator:
                 answer_bytes = 5 + 2 * count
             else:
                 answer_bytes = 8
-            await self._on_line(request_bytes, answer_bytes)
+            await self._on_line(exchange, request_bytes, answer_bytes)
             await self._late(meter, fault)
             return result
 
@@ -407,6 +428,9 @@ class MeterSimulator:
             delay = max(delay, self.faults.late_by)
         if delay:
             await asyncio.sleep(delay)
+            if self.line is not None:  # the line was busy with the late answer meanwhile
+                now = asyncio.get_running_loop().time()
+                self._line_free_at = max(self._line_free_at, now + self.line.gap)
 
     async def answer_report_server_id(self, slot: int) -> ModbusPDU:
         async with self._line_lock:
@@ -423,7 +447,7 @@ class MeterSimulator:
             else:
                 answer = _AnswerPDU(data)
             exchange.fault = fault if fault not in ("exception", "late") else None
-            await self._on_line(4, 5 + len(data) if data else 5)
+            await self._on_line(exchange, 4, 5 + len(data) if data else 5)
             if meter is not None:
                 await self._late(meter, fault)
             return answer

@@ -55,6 +55,7 @@ class SimulatorProcess:
         faults: dict[str, float] | None = None,
         seed: int | None = 1,
         line_baud: int | None = None,
+        line_turnaround: float | None = None,
         profile: str | None = None,
     ) -> SimulatorProcess:
         """Start meters given as ``UNIT:SERIES[:key=value...]`` on TCP, or on ``serial``."""
@@ -70,6 +71,8 @@ class SimulatorProcess:
             args += ["--seed", str(seed)]
         if line_baud:
             args += ["--line-baud", str(line_baud)]
+        if line_turnaround is not None:
+            args += ["--turnaround", str(line_turnaround)]
         if profile:
             args += ["--profile", profile]
         log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()

@@ -29,6 +29,7 @@ from .coordinator import (
 )
 from .driver import ConfigurationError, MeterError, Profile, async_detect_meter, load_profile
 from .link import async_open_link, link_settings
+from .scheduler import async_scheduler_for
 
 PLATFORMS = [Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -151,6 +152,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
     coordinator = LevitonCoordinator(hass, entry, link, meter)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    scheduler = async_scheduler_for(hass, settings.params.endpoint, settings.url)
+    scheduler.add(coordinator)
+    entry.async_on_unload(lambda: scheduler.remove(coordinator))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True

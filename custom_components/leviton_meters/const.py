@@ -33,7 +33,7 @@ KIND_RTU_TCP: Final = "rtu+tcp"
 KIND_SERIAL: Final = "serial"
 
 DEFAULT_SCAN_INTERVAL: Final = 30
-MIN_SCAN_INTERVAL: Final = 5
+MIN_SCAN_INTERVAL: Final = 1
 MAX_SCAN_INTERVAL: Final = 3600
 DEFAULT_TIMEOUT: Final = 1.0
 #: Failed polls in a row before the sensors show unavailable: one lost frame is not an outage.

@@ -56,13 +56,20 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self, hass: HomeAssistant, entry: LevitonConfigEntry, link: MeterLink, meter: LevitonMeter
     ) -> None:
         interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        # No timer of its own: the bus's scheduler reads the meters of a link back to back
+        # (see scheduler.py) and refreshes each coordinator in turn.
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
             name=f"{entry.title} (unit {meter.unit_id})",
-            update_interval=timedelta(seconds=interval),
+            update_interval=None,
         )
+        self.poll_interval = timedelta(seconds=interval)
+        self.every = 1
+        """Read at every how many passes of the bus's scheduler."""
+        self.read_seconds: float | None = None
+        """How long the meter's last read took (the line time it needs per poll)."""
         self.link = link
         self.meter = meter
         self.unreachable_since: float | None = None
@@ -87,6 +94,7 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
 
     async def _async_update_data(self) -> Snapshot:
         try:
+            started = self.hass.loop.time()
             await self._check_identity()
             # One more try within the poll while the sensors show available (a lost frame is
             # not an outage); once they show unavailable, a try costs one timeout.
@@ -109,6 +117,7 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
                 translation_key="meter_unreachable",
                 translation_placeholders={"error": str(err)},
             ) from err
+        self.read_seconds = self.hass.loop.time() - started
         self.failed_polls = 0
         self._note_reachable()
         return snapshot

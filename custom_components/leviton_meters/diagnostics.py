@@ -12,7 +12,11 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_CONNECTION
 from .coordinator import LevitonConfigEntry, LevitonCoordinator
+from .driver import ConfigurationError
+from .link import link_settings
+from .scheduler import describe_bus, scheduler_of
 
 # Network addresses and the program id say where a site is and which meter it has.
 TO_REDACT = {"host", "program_id", "unique_id", "fingerprint", "raw"}
@@ -34,6 +38,11 @@ async def async_get_config_entry_diagnostics(
     coordinator = getattr(entry, "runtime_data", None)
     if isinstance(coordinator, LevitonCoordinator):
         data |= _coordinator_diagnostics(coordinator)
+        try:
+            key = link_settings(entry.data[CONF_CONNECTION]).params.endpoint
+        except ConfigurationError:
+            key = None
+        data["bus"] = describe_bus(scheduler_of(hass, key) if key is not None else None)
     return async_redact_data(data, TO_REDACT)
 
 
@@ -58,6 +67,9 @@ def _coordinator_diagnostics(coordinator: LevitonCoordinator) -> dict[str, Any]:
             {"readings": last.readings, "points": last.points} if last is not None else None
         ),
         "last_update_success": coordinator.last_update_success,
+        "poll_interval_seconds": coordinator.poll_interval.total_seconds(),
+        "failed_polls_in_a_row": coordinator.failed_polls,
+        "last_read_seconds": coordinator.read_seconds,
         "errors": dict(meter.errors),
         "implausible_totals_ignored": meter.suppressed,
     }

@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers import selector
 
 from .const import (
+    CONF_CONNECTION,
     CONF_DERIVED_POWER,
     CONF_PROFILE,
     CONF_SCAN_INTERVAL,
@@ -28,6 +29,8 @@ from .driver import (
     ConfigurationError,
     load_profile,
 )
+from .link import link_settings
+from .scheduler import describe_bus, scheduler_of
 
 
 class LevitonOptionsFlow(OptionsFlow):
@@ -43,10 +46,13 @@ class LevitonOptionsFlow(OptionsFlow):
             else SERIES_OPTIONS.get(entry.data.get(CONF_SERIES, "auto"), SERIES_OPTIONS["auto"])
         )
         errors: dict[str, str] = {}
-        placeholders = {"error": ""}
+        bus = self._bus_figures()
+        placeholders = {"error": "", **bus}
         if user_input is not None:
             options = dict(user_input)
             options[CONF_SCAN_INTERVAL] = int(options[CONF_SCAN_INTERVAL])
+            if options[CONF_SCAN_INTERVAL] < int(bus["shortest"]):
+                errors[CONF_SCAN_INTERVAL] = "interval_too_short"
             options[CONF_UNAVAILABLE_AFTER] = int(options[CONF_UNAVAILABLE_AFTER])
             if path := (options.get(CONF_PROFILE) or "").strip():
                 try:
@@ -99,3 +105,17 @@ class LevitonOptionsFlow(OptionsFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _bus_figures(self) -> dict[str, str]:
+        """How many meters share this meter's link, and the shortest interval it carries."""
+        try:
+            key = link_settings(self.config_entry.data[CONF_CONNECTION]).params.endpoint
+        except ConfigurationError:
+            key = None
+        figures = describe_bus(scheduler_of(self.hass, key) if key is not None else None)
+        seconds = figures["pass_seconds"]
+        return {
+            "meters": str(figures["meters"]),
+            "pass": f"{seconds:.2f}" if seconds is not None else "?",
+            "shortest": str(figures["shortest_interval"]),
+        }

@@ -835,8 +835,7 @@ async def test_options_poll_interval_and_derived_power(
         CONF_DERIVED_POWER: False,
     }
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.update_interval is not None
-    assert entry.runtime_data.update_interval.total_seconds() == 60
+    assert entry.runtime_data.poll_interval.total_seconds() == 60
     assert entry.runtime_data.unavailable_after == 5
     assert hass.states.get(power) is None
     assert entity_registry.async_get(power) is None

@@ -64,6 +64,14 @@ async def test_series_2000_diagnostics(
     # The poll that failed tried twice (a lost frame is worth one more try within the poll).
     assert diagnostics["errors"] == {"timeout": 2}
     assert diagnostics["implausible_totals_ignored"] == 0
+    assert diagnostics["poll_interval_seconds"] == 30
+    assert diagnostics["failed_polls_in_a_row"] == 0
+    assert diagnostics["last_read_seconds"] > 0
+    bus = diagnostics["bus"]
+    assert isinstance(bus, dict)
+    assert bus["meters"] == 1
+    assert bus["passes"] == 2  # the two polls above, each one pass over the bus
+    assert bus["pass_seconds"] == diagnostics["last_read_seconds"]
     assert diagnostics["meter"] == {
         "model": "Series 2000",
         "readings": [

@@ -49,7 +49,8 @@ async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: Simulator
     coordinator = entry.runtime_data
     assert isinstance(coordinator, LevitonCoordinator)
     assert coordinator.meter.series is Series.S2000
-    assert coordinator.update_interval == timedelta(seconds=30)
+    assert coordinator.poll_interval == timedelta(seconds=30)
+    assert coordinator.update_interval is None  # the bus's scheduler polls it
     assert coordinator.identity.series == "2000"
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None
     assert hass.states.get("button.meter_1_reset_peak_demand") is not None

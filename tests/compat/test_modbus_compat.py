@@ -56,6 +56,21 @@ async def test_pymodbus_client_internals_we_set_exist() -> None:
     assert "no_response_expected" in inspect.signature(client.execute).parameters
 
 
+def test_a_components_read_plan_gives_its_blocks() -> None:
+    """``Component._build_plan().blocks``: {space: [(start, count), ...]}, read in order."""
+    from modbus_connection.model import Component, integer, uint32
+
+    class Sample(Component):  # type: ignore[misc]
+        register_ranges = ((0, 9), (20, 29))
+        first = uint32(0)
+        second = integer(3)
+        third = uint32(21)
+
+    component = Sample(None)
+    assert callable(getattr(component, "_build_plan", None))
+    assert compat.read_blocks(component) == [(0, 4), (21, 2)]
+
+
 def test_pymodbus_logger_name() -> None:
     from pymodbus.logging import Log
 

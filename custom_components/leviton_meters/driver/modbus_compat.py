@@ -1,7 +1,7 @@
 """Every use of modbus-connection's and pymodbus's internals, fenced in one module.
 
-The driver talks Modbus through modbus-connection's public ``ModbusUnit``. Five things it needs
-are not public; each is done here, and ``tests/driver/test_compat_canaries.py`` (run on every
+The driver talks Modbus through modbus-connection's public ``ModbusUnit``. Six things it needs
+are not public; each is done here, and ``tests/compat/test_modbus_compat.py`` (run on every
 pymodbus the project supports: the bridge's pinned one and Home Assistant's 3.11.x) fails
 loudly when an upgrade moves what it relies on:
 
@@ -23,6 +23,10 @@ loudly when an upgrade moves what it relies on:
 * **A shorter timeout for some requests** (a bus scan on a link a meter already uses, whose
   timeout is that meter's): the transaction manager reads its per-request timeout from
   ``client.ctx.comm_params.timeout_connect``; it is lowered for the duration and restored.
+
+* **The read plan of a component** (its blocks: start address and count), so that a Series
+  8000 poll can be decoded with one precompiled struct (``block_decoder.py``) while
+  modbus-connection still decides what is read: ``Component._build_plan()``.
 
 RTU over TCP uses pymodbus's asyncio TCP client with RTU framing, built here too, because the
 ``socket://`` serial transport modbus-connection would use connects with a blocking call
@@ -192,3 +196,13 @@ def quiet_no_response_logs() -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(quiet)
+
+
+def read_blocks(component: Any) -> list[tuple[int, int]] | None:
+    """The (start, count) of each read modbus-connection plans for ``component``, in order;
+    None when the plan spans more than one register space or has no blocks."""
+    plan = component._build_plan()
+    blocks = getattr(plan, "blocks", None)
+    if not isinstance(blocks, dict) or len(blocks) != 1:
+        return None
+    return [(int(start), int(count)) for start, count in next(iter(blocks.values()))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,14 +45,19 @@ class RegisterSpec:
     def width(self) -> int:
         return TYPE_WIDTHS[self.type]
 
+    @cached_property
+    def decimals(self) -> int:
+        """Decimals a scaled value is rounded to: the scale's own (and 3 more for a float)."""
+        places = max(0, -Decimal(repr(self.scale)).normalize().as_tuple().exponent)  # type: ignore[operator]
+        return places + (3 if self.type == "float32" else 0)
+
     def convert(self, raw: float | None) -> float | None:
         """Scale a raw register value, rounded to the scale's own resolution."""
         if raw is None or raw != raw:  # None, or a float NaN
             return None
         if self.scale == 1.0:
             return raw
-        decimals = max(0, -Decimal(repr(self.scale)).normalize().as_tuple().exponent)  # type: ignore[operator]
-        return round(raw * self.scale, decimals + (3 if self.type == "float32" else 0))
+        return round(raw * self.scale, self.decimals)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -9,12 +9,14 @@ model number) is used, silence or a refusal is no failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from modbus_connection import ModbusUnit
 from modbus_connection.model import Component
 
+from . import modbus_compat
+from .block_decoder import BlockDecoder
 from .catalogue import PROGRAM_ID, SERIES_8000_METER_READINGS, SERIES_8000_POINT_READINGS, Reading
 from .errors import (
     ConfigurationError,
@@ -51,10 +53,13 @@ class Series8000Meter(LevitonMeter):
         profile: Profile,
         points: int | None = None,
         configured: bool = False,
+        fast_decode: bool = True,
         **kwargs: Any,
     ) -> None:
         """``points`` when already known (from a model number); ``configured``: a person said
-        this is a Series 8000, which counts as evidence that it is a Leviton meter."""
+        this is a Series 8000, which counts as evidence that it is a Leviton meter;
+        ``fast_decode``: decode a poll with one struct (``block_decoder``) where the profile
+        allows, rather than modbus-connection's generic decode (same requests, same values)."""
         super().__init__(unit, **kwargs)
         self.profile = profile
         self._points = points
@@ -70,6 +75,8 @@ class Series8000Meter(LevitonMeter):
         # Built once per identification: what each field of a poll becomes.
         self._meter_fields: list[tuple[str, str, Converter]] = []
         self._point_fields: list[tuple[int, str, str, Converter, TotalGuard | None]] = []
+        self._decoder: BlockDecoder | None = None
+        self._fast_decode = fast_decode
 
     # -- description -----------------------------------------------------------------------
 
@@ -227,6 +234,20 @@ class Series8000Meter(LevitonMeter):
                     self.guards[(point, key)] = guard
                 fields.append((point, key, point_field_name(point, key), spec.convert, guard))
         self._point_fields = fields
+        # The fast decode of a poll: the blocks modbus-connection plans, one struct for all.
+        blocks = (
+            modbus_compat.read_blocks(self.registers)
+            if self.registers is not None and self._fast_decode
+            else None
+        )
+        placed = [
+            (spec.address, spec) for key, spec in profile.meter.items() if key != "point_count"
+        ]
+        placed += [
+            (profile.point_address(point, key), profile.point_registers[key])
+            for point, key, _name, _convert, _guard in fields
+        ]
+        self._decoder = BlockDecoder.build(blocks, placed, profile.word_order) if blocks else None
 
     async def async_check_identity(self) -> IdentityCheck:
         """The point count must still be the same, and so must the program id where the
@@ -257,22 +278,45 @@ class Series8000Meter(LevitonMeter):
             raise LevitonError(f"unit {self.unit_id} on {self.where}: not identified")
         what = f"a read of the {self.points}-point register set"
         try:
-            await self._update(registers, what)
+            raw = await self._read_raw(registers, what)
         except RETRYABLE:  # a lost or damaged answer; an exception answer is an answer
             if not retry:
                 raise
-            await self._update(registers, what)
+            raw = await self._read_raw(registers, what)
         now = self.clock()
+        values = iter(raw)
         readings: dict[str, float | int | None] = {
-            key: convert(getattr(registers, name)) for key, name, convert in self._meter_fields
+            key: convert(next(values)) for key, _name, convert in self._meter_fields
         }
         if self.identity is not None and self.identity.program_id is not None:
             readings[PROGRAM_ID.key] = self.identity.program_id
         points: dict[int, dict[str, float | int | None]] = {
             point: {} for point in range(1, self.points + 1)
         }
-        for point, key, name, convert, guard in self._point_fields:
-            value = convert(getattr(registers, name))
+        for point, key, _name, convert, guard in self._point_fields:
+            value = convert(next(values))
             points[point][key] = value if guard is None else guard.check(value, now)
         self.last = Snapshot(time=time.time(), readings=readings, points=points)
         return self.last
+
+    async def _read_raw(self, registers: Component, what: str) -> Sequence[Any]:
+        """Every field's raw value, meter fields first, then the points': with the block
+        decoder where there is one, else through the component's own decode."""
+        decoder = self._decoder
+        if decoder is None:
+            await self._update(registers, what)
+            return [getattr(registers, name) for _key, name, _convert in self._meter_fields] + [
+                getattr(registers, name)
+                for _point, _key, name, _convert, _guard in self._point_fields
+            ]
+
+        async def read() -> tuple[Any, ...]:
+            words: list[int] = []
+            for start, count in decoder.blocks:
+                got = await self._read_words(start, count)
+                if len(got) != count:
+                    raise IndexError(f"{len(got)} of {count} registers at address {start}")
+                words.extend(got)
+            return decoder.decode(words)
+
+        return await self._io(what, read)

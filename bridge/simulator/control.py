@@ -33,6 +33,7 @@ Operations:
 * ``press_reset`` (``unit``): someone resets peak demand with the meter's own button.
 * ``replace`` (``meter``: ``UNIT:SERIES[:key=value...]``): swap the meter at that unit id for
   another, as an electrician would.
+* ``served``: the latest requests meters served, in order: [unit, function, address, count].
 * ``connections``: how many clients are connected (TCP).
 """
 
@@ -162,6 +163,8 @@ class Controller:
             except ConfigurationError as err:
                 raise ControlError(str(err)) from None
             return simulator.meter_state(unit)
+        if op == "served":
+            return [list(request) for request in simulator.served]
         if op == "connections":
             return simulator.connection_count()
         raise ControlError(f"unknown op {op!r}")

@@ -121,8 +121,9 @@ class MeterSimulator:
         self.unanswered: Counter[int] = Counter()
         """Requests received per unit id nobody answers (no meter there, or one silenced)."""
         self.faults_injected: Counter[str] = Counter()
-        self.served: deque[tuple[int, int, int]] = deque(maxlen=_SERVED_KEPT)
-        """(unit id, function, wire address) of the latest requests meters served, in order."""
+        self.served: deque[tuple[int, int, int, int]] = deque(maxlen=_SERVED_KEPT)
+        """(unit id, function, wire address, register count) of the latest requests meters
+        served, in order (a 0x11 request: address and count 0)."""
         self._random = random.Random(self.faults.seed)
         self._line_lock = asyncio.Lock()
         self._exchanges: deque[_Exchange] = deque()
@@ -385,7 +386,7 @@ class MeterSimulator:
         async with self._line_lock:
             exchange = self._serving()
             meter = self.slots[slot]
-            self.served.append((meter.unit, function, address))
+            self.served.append((meter.unit, function, address, count))
             fault = self._draw_fault()
             result: ExcCodes | None
             if fault == "exception":
@@ -436,6 +437,8 @@ class MeterSimulator:
         async with self._line_lock:
             exchange = self._serving()
             meter = self.slots.get(slot)
+            if meter is not None:
+                self.served.append((meter.unit, 0x11, 0, 0))
             data = meter.report_server_id() if meter is not None else None
             fault = self._draw_fault()
             if fault == "exception":

@@ -176,10 +176,10 @@ async def test_a_burst_of_commands_is_one_reset_and_the_other_meters_keep_their_
     # A few polls more, then read the order of the requests the meters served.
     await running.poller.wait_for_cycle(running.poller.cycles + 3)
     served = list(sim.served)
-    reset_at = [i for i, (_unit, function, address) in enumerate(served) if function == 0x06]
+    reset_at = [i for i, (_unit, function, _address, _n) in enumerate(served) if function == 0x06]
     assert len(reset_at) == 2
     for unit in (1, 2, 3, 4):
-        polls = [i for i, (u, f, a) in enumerate(served) if u == unit and (f, a) == (0x03, 0)]
+        polls = [i for i, (u, f, a, _n) in enumerate(served) if u == unit and (f, a) == (0x03, 0)]
         for earlier, later in itertools.pairwise(polls):
             resets_between = sum(1 for i in reset_at if earlier < i < later)
             assert resets_between <= 1, f"unit {unit} waited for {resets_between} resets"

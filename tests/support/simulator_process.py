@@ -172,6 +172,11 @@ class SimulatorProcess:
         result: dict[str, Any] = await self.request("replace", meter=meter)
         return result
 
+    async def served(self) -> list[tuple[int, int, int, int]]:
+        """The latest requests meters served, in order: (unit, function, address, count)."""
+        result: list[list[int]] = await self.request("served")
+        return [(u, f, a, n) for u, f, a, n in result]
+
     async def connections(self) -> int:
         result: int = await self.request("connections")
         return result

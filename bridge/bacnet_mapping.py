@@ -2,8 +2,9 @@
 
 This module is pure (no network, no bacpypes3 application): it turns the configuration, the
 reading catalogue and what a meter said about itself into object descriptions (``ObjectSpec``),
-checks that they can all live in one device, and writes the EDE file. ``bacnet.py`` makes
-bacpypes3 objects from the descriptions.
+checks that they can all live in one device, and writes the EDE file. The ``bacnet`` package
+makes bacpypes3 objects from the descriptions and serves them; this module stays outside it so
+that checking a configuration does not import bacpypes3's stack.
 
 Object types
 ------------

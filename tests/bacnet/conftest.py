@@ -21,12 +21,14 @@ from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
 
+from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BridgeConfig, parse_config
 from leviton_bridge.daemon import Bridge
 from leviton_bridge.poller import BusPoller
+from leviton_bridge.simulator import MeterSimulator
 from support import PATIENCE, free_port, until
-from support.inprocess import start_simulator
+from support.inprocess import StartSimulator, start_simulator
 
 __all__ = ["start_simulator"]  # a fixture from support, used here
 
@@ -180,3 +182,65 @@ async def client() -> AsyncIterator[Client]:
         yield Client(app)
     finally:
         app.close()
+
+
+# -- a site of three meters, shared by test_device and test_writes ----------------------------
+
+DEVICE = f"device,{DEVICE_INSTANCE}"
+S2000_OBJECTS = 7 + 1  # 7 readings (with the program id) and the reset
+S8000_8_OBJECTS = 4 + 8 * 6  # 3 voltages and the program id; 6 readings per point
+
+
+@dataclass
+class Site:
+    bridge: RunningBridge
+    client: Client
+    sim: MeterSimulator
+
+    def spec(self, unit: int, key: str, point: int = 0) -> mapping.ObjectSpec:
+        for obj in self.bridge.publisher.objects:
+            spec = obj._spec
+            if (spec.meter.unit, spec.point, spec.key) == (unit, point, key):
+                return spec
+        raise KeyError((unit, point, key))
+
+    def oid(self, unit: int, key: str, point: int = 0) -> ObjectIdentifier:
+        return ObjectIdentifier(self.spec(unit, key, point).identifier)
+
+    async def value(self, unit: int, key: str, point: int = 0) -> Any:
+        return await self.client.read(self.oid(unit, key, point), "present-value")
+
+
+@pytest.fixture
+async def site(start_simulator: StartSimulator, start_bridge: StartBridge, client: Client) -> Site:
+    sim, url = await start_simulator(
+        "1:2000:energy=20000000.5:load=0:peak=3.5",
+        "2:8000-8:load=2400",
+        "3:1000:load=1.5",
+    )
+    running = await start_bridge(
+        [
+            bus(
+                "basement",
+                url,
+                {"unit": 1, "name": "Unit 1A"},
+                {"unit": 2, "name": "Tenant panel"},
+                {"unit": 3, "name": "Unit 3"},
+            )
+        ],
+        wait_objects=2 * S2000_OBJECTS + S8000_8_OBJECTS,
+    )
+    client.device = running.address
+    await until(
+        lambda: all(
+            o._value is not None
+            for o in running.publisher.objects
+            if o._spec.key not in ("reset_peak_demand", "derived_power")
+        ),
+        "every reading",
+    )
+    return Site(running, client, sim)
+
+
+async def object_list(client: Client) -> list[ObjectIdentifier]:
+    return list(await client.read(DEVICE, "object-list"))

@@ -10,106 +10,38 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from bacpypes3.apdu import (
     ErrorRejectAbortNack,
-    WritePropertyMultipleError,
-    WritePropertyMultipleRequest,
-    WritePropertyRequest,
 )
 from bacpypes3.basetypes import (
     BinaryPV,
     EngineeringUnits,
-    PropertyIdentifier,
-    PropertyValue,
     Reliability,
-    WriteAccessSpecification,
 )
-from bacpypes3.constructeddata import Any as AnyValue
-from bacpypes3.constructeddata import SequenceOf
-from bacpypes3.errors import ExecutionError
-from bacpypes3.primitivedata import CharacterString, Null, ObjectIdentifier, Real
+from bacpypes3.primitivedata import ObjectIdentifier
 
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import BacnetPublisher
 from leviton_bridge.config import BacnetConfig
-from leviton_bridge.poller import RESET_COALESCE_S
-from leviton_bridge.simulator import MeterSimulator
 from leviton_driver import ConfigurationError
-from support import PATIENCE, SteppedClock, free_port, until
+from support import PATIENCE, free_port, until
 from support.inprocess import StartSimulator
 
 from .conftest import (
+    DEVICE,
     DEVICE_INSTANCE,
+    S2000_OBJECTS,
+    S8000_8_OBJECTS,
     Client,
-    RunningBridge,
+    Site,
     StartBridge,
     bus,
+    object_list,
     unanswered,
 )
-
-DEVICE = f"device,{DEVICE_INSTANCE}"
-S2000_OBJECTS = 7 + 1  # 7 readings (with the program id) and the reset
-S8000_8_OBJECTS = 4 + 8 * 6  # 3 voltages and the program id; 6 readings per point
-
-
-@dataclass
-class Site:
-    bridge: RunningBridge
-    client: Client
-    sim: MeterSimulator
-
-    def spec(self, unit: int, key: str, point: int = 0) -> mapping.ObjectSpec:
-        for obj in self.bridge.publisher.objects:
-            spec = obj._spec
-            if (spec.meter.unit, spec.point, spec.key) == (unit, point, key):
-                return spec
-        raise KeyError((unit, point, key))
-
-    def oid(self, unit: int, key: str, point: int = 0) -> ObjectIdentifier:
-        return ObjectIdentifier(self.spec(unit, key, point).identifier)
-
-    async def value(self, unit: int, key: str, point: int = 0) -> Any:
-        return await self.client.read(self.oid(unit, key, point), "present-value")
-
-
-@pytest.fixture
-async def site(start_simulator: StartSimulator, start_bridge: StartBridge, client: Client) -> Site:
-    sim, url = await start_simulator(
-        "1:2000:energy=20000000.5:load=0:peak=3.5",
-        "2:8000-8:load=2400",
-        "3:1000:load=1.5",
-    )
-    running = await start_bridge(
-        [
-            bus(
-                "basement",
-                url,
-                {"unit": 1, "name": "Unit 1A"},
-                {"unit": 2, "name": "Tenant panel"},
-                {"unit": 3, "name": "Unit 3"},
-            )
-        ],
-        wait_objects=2 * S2000_OBJECTS + S8000_8_OBJECTS,
-    )
-    client.device = running.address
-    await until(
-        lambda: all(
-            o._value is not None
-            for o in running.publisher.objects
-            if o._spec.key not in ("reset_peak_demand", "derived_power")
-        ),
-        "every reading",
-    )
-    return Site(running, client, sim)
-
-
-async def object_list(client: Client) -> list[ObjectIdentifier]:
-    return list(await client.read(DEVICE, "object-list"))
-
 
 # -- discovery ---------------------------------------------------------------------------------
 
@@ -373,159 +305,6 @@ async def test_fault_flags_on_a_dead_meter_and_their_clearing(site: Site) -> Non
             )
 
 
-# -- writes ------------------------------------------------------------------------------------
-
-
-async def test_reset_peak_demand_by_write(site: Site) -> None:
-    clock = SteppedClock()
-    site.bridge.poller.clock = clock
-    client = site.client
-    reset = site.oid(1, "reset_peak_demand")
-    meter = site.sim.meters[1]
-    assert meter.reset_count == 0
-    assert await site.value(1, "peak_demand") == pytest.approx(3.5)
-    assert await client.write(reset, "present-value", "inactive") is None  # resting: no reset
-    assert meter.reset_count == 0
-    assert await client.write(reset, "present-value", "active") is None
-    # Resets of a meter run one after another, so a reset started by the write of inactive
-    # would show in the count.
-    await _after_reset(site, reset, 1)
-    assert await client.read(reset, "present-value") == BinaryPV.inactive
-    assert await site.value(1, "peak_demand") == 0
-    assert await site.value(1, "demand_reset_count") == 1
-    # A write right after is the same press: coalesced into the reset that just ran.
-    assert await client.write(reset, "present-value", "active") is None
-    await site.bridge.poller.wait_for_cycle(site.bridge.poller.cycles + 1)
-    assert meter.reset_count == 1
-    # A commandable-style write with a priority, some seconds later, is a second reset.
-    clock.advance(RESET_COALESCE_S)
-    assert await client.write(reset, "present-value", "active", priority=8) is None
-    await _after_reset(site, reset, 2)
-
-
-async def _after_reset(site: Site, reset: ObjectIdentifier, count: int) -> None:
-    """Wait until unit 1 has counted ``count`` resets and its reset object reads inactive again
-    (a write is acknowledged once its reset is done, or after ``RESET_ANSWER_S`` at most when
-    the meter is slow; the object reads active until the reset ends)."""
-    obj = site.bridge.publisher.app.get_object_id(reset)  # type: ignore[union-attr]
-    meter = site.sim.meters[1]
-    await until(
-        lambda: meter.reset_count >= count and obj.presentValue == BinaryPV.inactive,
-        f"reset number {count} to end",
-    )
-    assert meter.reset_count == count
-
-
-async def test_failed_reset_is_an_error(site: Site) -> None:
-    undo = site.sim.silence(3)
-    try:
-        error = await site.client.error_of(
-            site.client.write(site.oid(3, "reset_peak_demand"), "present-value", "active")
-        )
-        assert error is not None
-        assert str(error) == "device: operational-problem"
-        assert await site.value(3, "reset_peak_demand") == BinaryPV.inactive
-    finally:
-        undo()
-
-
-async def write_any(client: Client, oid: Any, prop: Any, value: Any, **kwargs: Any) -> Any:
-    request = WritePropertyRequest(
-        objectIdentifier=oid,
-        propertyIdentifier=prop,
-        propertyValue=AnyValue(value),
-        destination=client.device,
-        **kwargs,
-    )
-    try:
-        return await client.app.request(request)
-    except ErrorRejectAbortNack as err:
-        return err
-
-
-async def test_every_other_write_is_refused(site: Site) -> None:
-    client = site.client
-    reset_objects = {site.oid(unit, "reset_peak_demand") for unit in (1, 3)}
-    attempts = 0
-    for oid in await object_list(client):
-        properties = {str(p) for p in await client.read(oid, "property-list")}
-        properties |= {"object-identifier", "object-name", "object-type", "property-list"}
-        for prop in sorted(properties):
-            if oid in reset_objects and prop == "present-value":
-                continue
-            for value in (Real(1.0), CharacterString("x")):
-                result = await write_any(client, oid, PropertyIdentifier(prop), value)
-                assert str(result) == "property: write-access-denied", (oid, prop, value)
-                attempts += 1
-            result = await write_any(client, oid, PropertyIdentifier(prop), Real(1.0), priority=8)
-            assert str(result) == "property: write-access-denied", (oid, prop)
-    assert attempts > 500
-    energy = site.oid(1, "energy_delivered")
-    unknown = await write_any(client, energy, PropertyIdentifier("high-limit"), Real(1.0))
-    assert str(unknown) == "property: unknown-property"
-    wrong_type = await write_any(
-        client, site.oid(1, "reset_peak_demand"), PropertyIdentifier("present-value"), Real(1.0)
-    )
-    assert str(wrong_type) == "property: invalid-data-type"
-    assert await site.value(1, "energy_delivered") == 20_000_000.5
-    assert site.sim.meters[1].reset_count == 0
-    assert await client.read(DEVICE, "object-name") == "Leviton test bridge"
-
-
-async def test_write_property_multiple(site: Site) -> None:
-    client = site.client
-    reset = site.oid(1, "reset_peak_demand")
-    peak = site.oid(1, "peak_demand")
-
-    def request(*writes: tuple[ObjectIdentifier, str, Any]) -> WritePropertyMultipleRequest:
-        return WritePropertyMultipleRequest(
-            listOfWriteAccessSpecs=SequenceOf(WriteAccessSpecification)(
-                [
-                    WriteAccessSpecification(
-                        objectIdentifier=oid,
-                        listOfProperties=[
-                            PropertyValue(propertyIdentifier=prop, value=AnyValue(value))
-                        ],
-                    )
-                    for oid, prop, value in writes
-                ]
-            ),
-            destination=client.device,
-        )
-
-    with pytest.raises(WritePropertyMultipleError) as refused:
-        await client.app.request(
-            request((reset, "present-value", BinaryPV("active")), (peak, "present-value", Real(0)))
-        )
-    assert str(refused.value.errorType.errorCode) == "write-access-denied"
-    assert refused.value.firstFailedWriteAttempt.objectIdentifier == peak
-    assert site.sim.meters[1].reset_count == 0  # nothing of a refused request is done
-    await client.app.request(request((reset, "present-value", BinaryPV("active"))))
-    await _after_reset(site, reset, 1)
-
-
-async def test_objects_refuse_writes_themselves(site: Site) -> None:
-    """Defence in depth: the objects refuse a write even when called directly."""
-    app = site.bridge.publisher.app
-    assert app is not None
-    targets = [
-        app.device_object,
-        app.get_object_id(ObjectIdentifier("network-port,1")),
-        app.get_object_id(site.oid(1, "energy_delivered")),
-        app.get_object_id(site.oid(2, "power", 1)),
-        app.get_object_id(site.oid(1, "reset_peak_demand")),
-    ]
-    for obj in targets:
-        for prop, value in (("objectName", CharacterString("x")), ("outOfService", True)):
-            with pytest.raises(ExecutionError) as refused:
-                await obj.write_property(prop, value)
-            assert refused.value.errorCode == "writeAccessDenied"
-    with pytest.raises(ExecutionError):
-        await targets[2].write_property("presentValue", Real(1.0))
-    await targets[4].write_property("presentValue", Null())  # a relinquish: nothing happens
-    assert site.sim.meters[1].reset_count == 0
-
-
 # -- the object list changes -------------------------------------------------------------------
 
 
@@ -618,10 +397,19 @@ async def test_registers_as_a_foreign_device(
     try:
         port = transport.get_extra_info("sockname")[1]
         _sim, url = await start_simulator("1:2000")
-        await start_bridge([bus("b", url, {"unit": 1})], bbmd=f"127.0.0.1:{port}", ttl=600)
+        running = await start_bridge(
+            [bus("b", url, {"unit": 1})], bbmd=f"127.0.0.1:{port}", ttl=600
+        )
         packet = await asyncio.wait_for(bbmd.packets.get(), PATIENCE)
         # BVLC: type 0x81, Register-Foreign-Device (0x05), length 6, time-to-live 600 s
         assert packet == bytes([0x81, 0x05, 0x00, 0x06]) + (600).to_bytes(2, "big")
+        # On stop, a registration with time-to-live 0 (deregistration) goes before the socket
+        # closes (the BBMD may have seen registrations renewed meanwhile).
+        running.stop.set()
+        await running.task
+        while packet != bytes([0x81, 0x05, 0x00, 0x06, 0x00, 0x00]):
+            assert packet[:4] == bytes([0x81, 0x05, 0x00, 0x06]), packet.hex()
+            packet = await asyncio.wait_for(bbmd.packets.get(), PATIENCE)
     finally:
         transport.close()
 
@@ -630,7 +418,7 @@ def _publisher(address: str, buses: list[tuple[str, list[int]]]) -> BacnetPublis
     from leviton_bridge.config import BusConfig, MeterConfig
     from leviton_bridge.poller import MeterState
 
-    states = []
+    states: list[MeterState] = []
     for name, units in buses:
         meters = tuple(MeterConfig(unit=u, name=f"{name} {u}", bus=name) for u in units)
         config = BusConfig(name=name, connect="tcp://127.0.0.1:1", poll_interval=1, meters=meters)

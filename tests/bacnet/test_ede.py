@@ -15,7 +15,8 @@ from bacpypes3.primitivedata import ObjectType
 
 from leviton_bridge import bacnet_mapping as mapping
 from leviton_bridge.bacnet import ede_text
-from leviton_bridge.cli import cmd_bacnet_ede, main
+from leviton_bridge.cli import main
+from leviton_bridge.commands import cmd_bacnet_ede
 from leviton_bridge.config import load_config
 from support import free_port
 from support.inprocess import StartSimulator

@@ -385,6 +385,19 @@ async def _main(
     return await run(args, out, err)
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a faster loop for the same code), unless
+    ``LEVITON_BRIDGE_LOOP=asyncio`` asks for the standard one; None: the standard one."""
+    if os.environ.get("LEVITON_BRIDGE_LOOP", "uvloop") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -400,7 +413,7 @@ def main(
     _configure_logging(getattr(args, "verbose", 0))
     run: Callable[[argparse.Namespace, TextIO, TextIO], Awaitable[int]] = args.run
     try:
-        return asyncio.run(_main(run, args, out, err))
+        return asyncio.run(_main(run, args, out, err), loop_factory=event_loop_factory())
     except (UsageError, ConfigurationError) as problem:
         err.write(f"leviton-bridge {args.command}: {problem}\n")
         return EXIT_USAGE

@@ -84,7 +84,7 @@ from leviton_driver.registers import UNIT_ID_MAX
 from .settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
 
 if TYPE_CHECKING:
-    from .poller import MeterState
+    from .meter_state import MeterState
 
 ANALOG_INPUT: Final = "analogInput"
 LARGE_ANALOG_VALUE: Final = "largeAnalogValue"

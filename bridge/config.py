@@ -29,6 +29,7 @@ from leviton_driver.registers import UNIT_ID_MAX, UNIT_ID_MIN
 from . import validators as valid
 from .safe_yaml import MAX_DEPTH, parse_yaml
 from .settings import (
+    DEFAULT_HTTP_LISTEN,
     DEFAULT_OFFLINE_AFTER,
     DEFAULT_POLL_INTERVAL,
     LOG_LEVELS,
@@ -36,6 +37,7 @@ from .settings import (
     BacnetConfig,
     BridgeConfig,
     BusConfig,
+    HttpConfig,
     MeterConfig,
     MqttConfig,
     slug,
@@ -46,6 +48,7 @@ __all__ = [
     "BridgeConfig",
     "BusConfig",
     "ConfigError",
+    "HttpConfig",
     "MeterConfig",
     "MqttConfig",
     "load_config",
@@ -118,11 +121,23 @@ BACNET_SCHEMA: Final = vol.Schema(
         vol.Optional("ttl", default=900): valid.in_range(30, 65535, "seconds"),
     }
 )
+HTTP_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("listen", default=DEFAULT_HTTP_LISTEN): valid.listen_address,
+        # token and token_file exclude each other, and listening beyond loopback needs one:
+        # checked with the other problems between values.
+        vol.Optional("token"): valid.token,
+        vol.Optional("token_file"): valid.file_path,
+        vol.Optional("cert_file"): valid.file_path,
+        vol.Optional("key_file"): valid.file_path,
+    }
+)
 CONFIG_SCHEMA: Final = vol.Schema(
     {
         vol.Required("buses"): valid.each(BUS_SCHEMA, "list at least one bus"),
         vol.Optional("mqtt"): MQTT_SCHEMA,
         vol.Optional("bacnet"): BACNET_SCHEMA,
+        vol.Optional("http"): HTTP_SCHEMA,
         vol.Optional("log_level", default="info"): vol.In(
             LOG_LEVELS, msg="expected debug, info, warning or error"
         ),
@@ -156,6 +171,8 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
         raise ConfigError(source, ["expected a mapping with buses: (and mqtt:, bacnet:)"])
     problems: list[str] = []
     valid: dict[str, Any] | None = None
+    if "http" in data and data["http"] is None:
+        data = {**data, "http": {}}  # "http:" alone: the page with its defaults
     try:
         valid = CONFIG_SCHEMA(data)
     except vol.MultipleInvalid as err:
@@ -164,6 +181,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     # of check-config lists everything there is to fix.
     problems.extend(_bus_problems(data.get("buses")))
     password = _mqtt_problems(data.get("mqtt"), problems)
+    token = _http_problems(data.get("http"), problems)
     if "mqtt" not in data and "bacnet" not in data:
         problems.append(
             "(top level): configure mqtt:, bacnet: or both; otherwise the bridge publishes nothing"
@@ -191,6 +209,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     )
     mqtt = _mqtt(valid["mqtt"], password) if "mqtt" in valid else None
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
+    http = _http(valid["http"], token) if "http" in valid else None
     if bacnet is not None:
         # Bus-code and name clashes of the BACnet device, reported before anything starts.
         from .bacnet_mapping import check_objects
@@ -199,7 +218,12 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
         if clashes:
             raise ConfigError(source, [f"bacnet: {clash}" for clash in clashes])
     return BridgeConfig(
-        buses=buses, mqtt=mqtt, bacnet=bacnet, log_level=valid["log_level"], source=source
+        buses=buses,
+        mqtt=mqtt,
+        bacnet=bacnet,
+        http=http,
+        log_level=valid["log_level"],
+        source=source,
     )
 
 
@@ -292,7 +316,59 @@ def _mqtt_problems(data: Any, problems: list[str]) -> str | None:
     return password if isinstance(password, str) else None
 
 
-def _tls_problems(data: dict[str, Any], problems: list[str]) -> None:
+def _http_problems(data: Any, problems: list[str]) -> str | None:
+    """Check how the http: values go together; returns the token read from token_file."""
+    if not isinstance(data, dict):
+        return None
+    token = data.get("token")
+    token_file = data.get("token_file")
+    from_file: str | None = None
+    if token is not None and token_file is not None:
+        problems.append("http.token: give token or token_file, not both")
+    elif isinstance(token_file, str):
+        text: str | None = None
+        try:
+            path = valid.resolve(token_file)
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        except vol.Invalid:
+            pass  # reported by the schema
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            problems.append(f"http.token_file: {token_file} cannot be read ({why})")
+        if text is not None:
+            try:
+                from_file = valid.token(text)
+            except vol.Invalid as err:
+                problems.append(f"http.token_file: {token_file} holds no usable token: {err.msg}")
+    listen = data.get("listen", DEFAULT_HTTP_LISTEN)
+    try:
+        host = valid.split_listen(listen)[0] if isinstance(listen, str) else ""
+    except vol.Invalid:
+        host = ""  # reported by the schema
+    if host and not valid.is_loopback(host) and token is None and token_file is None:
+        problems.append(
+            f"http.listen: {listen.strip()} can be reached from other hosts: set http.token or "
+            "http.token_file (every request but /healthz must then give it), or listen on "
+            "127.0.0.1"
+        )
+    if ("cert_file" in data) != ("key_file" in data):
+        problems.append("http.cert_file: give cert_file and key_file together")
+    _tls_problems(data, problems, "http")
+    return from_file
+
+
+def _http(data: dict[str, Any], token_from_file: str | None) -> HttpConfig:
+    host, port = valid.split_listen(data["listen"])
+    return HttpConfig(
+        host=host,
+        port=port,
+        token=data.get("token") or token_from_file,
+        cert_file=data.get("cert_file"),
+        key_file=data.get("key_file"),
+    )
+
+
+def _tls_problems(data: dict[str, Any], problems: list[str], section: str = "mqtt") -> None:
     """TLS files that exist but that TLS cannot use (not PEM, or a key that does not fit)."""
 
     def usable(key: str) -> Path | None:
@@ -310,7 +386,7 @@ def _tls_problems(data: dict[str, Any], problems: list[str]) -> None:
             ssl.create_default_context(cafile=str(ca))
         except (ssl.SSLError, OSError, ValueError) as err:
             problems.append(
-                f"mqtt.ca_file: {data['ca_file']} is not a usable CA certificate in PEM form "
+                f"{section}.ca_file: {data['ca_file']} is not a usable CA certificate in PEM form "
                 f"({getattr(err, 'reason', None) or err})"
             )
     cert, key = usable("cert_file"), usable("key_file")
@@ -319,7 +395,7 @@ def _tls_problems(data: dict[str, Any], problems: list[str]) -> None:
             ssl.create_default_context().load_cert_chain(str(cert), str(key))
         except (ssl.SSLError, OSError, ValueError) as err:
             problems.append(
-                f"mqtt.cert_file: {data['cert_file']} and key_file {data['key_file']} are not a "
+                f"{section}.cert_file: {data['cert_file']} and key_file {data['key_file']} are not a "
                 f"certificate and its key in PEM form ({getattr(err, 'reason', None) or err})"
             )
 

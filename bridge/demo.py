@@ -2,7 +2,8 @@
 
 Nothing to set up: three simulated meters (a Series 2000, a Series 1000 and a Series 8000-12)
 on loopback, an MQTT broker unless ``--broker`` names one, and the bridge publishing them with
-Home Assistant discovery, shown as a live table until Ctrl-C.
+Home Assistant discovery, shown as a live table until Ctrl-C, and on the bridge's status page
+(http://127.0.0.1:8080/, or another free port when 8080 is taken; the demo prints it).
 
 The broker is a mosquitto the demo starts on a free loopback port when the machine has one
 (``make demo`` installs it on Debian as root), else an embedded amqtt (the ``demo`` extra).
@@ -21,9 +22,11 @@ import socket
 import tempfile
 import time
 from collections import Counter
-from contextlib import AsyncExitStack, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Final, TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -36,6 +39,7 @@ from . import render
 from .config import parse_config
 from .daemon import Bridge
 from .mqtt_mapping import Topics
+from .settings import BridgeConfig
 
 DEMO_METERS = (
     # Loads high enough that the 0.1 kWh energy steps (and so average power) show within a minute.
@@ -44,6 +48,7 @@ DEMO_METERS = (
     ("3:8000-12:load=20:energy=30000", "Tenant panel (Series 8000-12)"),
 )
 SHOWN = ("energy_delivered", "peak_demand", "derived_power", "voltage_a")
+DEMO_HTTP_PORT: Final = 8080
 
 
 def _free_port() -> int:
@@ -146,8 +151,13 @@ class BrokerWatch:
         self.client.loop_stop()
 
 
-def _table(bridge: Bridge, topics: Topics, watch: BrokerWatch, broker_url: str) -> str:
-    lines = [f"{time.strftime('%H:%M:%S')}  MQTT broker {broker_url}, topics under {topics.base}/"]
+def _table(
+    bridge: Bridge, topics: Topics, watch: BrokerWatch, broker_url: str, page_url: str | None
+) -> str:
+    lines = [
+        f"{time.strftime('%H:%M:%S')}  MQTT broker {broker_url}, topics under {topics.base}/"
+        + (f"; status page {page_url}" if page_url else "")
+    ]
     for state in bridge.states:
         identity = state.identity
         status = "online" if state.available else f"offline: {state.last_error or 'not read yet'}"
@@ -174,54 +184,125 @@ def _table(bridge: Bridge, topics: Topics, watch: BrokerWatch, broker_url: str) 
     return "\n".join(lines) + "\n"
 
 
-async def run_demo(
-    out: TextIO, *, interval: float = 2.0, cycles: int = 0, broker_url: str | None = None
-) -> int:
-    """Run the demo; ``cycles`` > 0 stops after that many tables (for tests)."""
+@dataclass
+class DemoSession:
+    """What a running demo is made of (``demo_session``)."""
+
+    simulator: MeterSimulator
+    modbus_url: str
+    broker: str
+    """What the broker is, in words ("a local mosquitto", ...)."""
+    broker_url: str
+    bridge: Bridge
+    config: BridgeConfig
+
+    @property
+    def page_url(self) -> str | None:
+        """The status page's address (None: the demo runs without it)."""
+        status = self.bridge.status
+        return status.url if status is not None else None
+
+
+def demo_config(
+    modbus_url: str,
+    broker_url: str,
+    *,
+    interval: float,
+    http: dict[str, Any] | None = None,
+) -> BridgeConfig:
+    """The demo's configuration: its three meters on one bus, MQTT, and the status page."""
+    data: dict[str, Any] = {
+        "buses": [
+            {
+                "name": "demo",
+                "connect": modbus_url,
+                "poll_interval": interval,
+                "meters": [
+                    {"unit": int(spec.split(":")[0]), "name": name} for spec, name in DEMO_METERS
+                ],
+            }
+        ],
+        "mqtt": {"url": broker_url, "client_id": "leviton-bridge-demo"},
+    }
+    if http is not None:
+        data["http"] = http
+    return parse_config(data, "demo")
+
+
+def _page_listen() -> str:
+    """127.0.0.1:8080 when it is free, else another free loopback port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", DEMO_HTTP_PORT))
+        except OSError:
+            return f"127.0.0.1:{_free_port()}"
+    return f"127.0.0.1:{DEMO_HTTP_PORT}"
+
+
+@asynccontextmanager
+async def demo_session(
+    *,
+    interval: float = 2.0,
+    broker_url: str | None = None,
+    http: dict[str, Any] | None = None,
+    link_timeout: float | None = None,
+    clock: Callable[[], float] | None = None,
+) -> AsyncIterator[DemoSession]:
+    """The demo's simulated meters, a broker (unless ``broker_url`` names one) and the bridge
+    with its status page (``http``: the ``http:`` section; by default 127.0.0.1:8080, or
+    another free port), running until the block ends. ``link_timeout`` and ``clock`` (the
+    simulated meters' clock) are for tests."""
     async with AsyncExitStack() as stack:
-        simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS])
+        options: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS], **options)
         host, port = await simulator.start_tcp("127.0.0.1", 0)
         stack.push_async_callback(simulator.stop)
+        modbus_url = f"tcp://{host}:{port}"
         where = "the MQTT broker"
         if broker_url is None:
             where, broker_url = await start_local_broker(stack)
-        config = parse_config(
-            {
-                "buses": [
-                    {
-                        "name": "demo",
-                        "connect": f"tcp://{host}:{port}",
-                        "poll_interval": interval,
-                        "meters": [
-                            {"unit": int(spec.split(":")[0]), "name": name}
-                            for spec, name in DEMO_METERS
-                        ],
-                    }
-                ],
-                "mqtt": {"url": broker_url, "client_id": "leviton-bridge-demo"},
-            },
-            "demo",
+        config = demo_config(
+            modbus_url + (f"?timeout={link_timeout}" if link_timeout else ""),
+            broker_url,
+            interval=interval,
+            http=http if http is not None else {"listen": _page_listen()},
         )
-        assert config.mqtt is not None
-        topics = Topics(config.mqtt)
-        watch = BrokerWatch(broker_url, topics.base)
-        stack.callback(watch.stop)
         bridge = Bridge(config)
         stop = asyncio.Event()
         task = asyncio.create_task(bridge.run(stop))
-        out.write(simulator.describe(f"tcp://{host}:{port}"))
-        out.write(f"Bridge publishing to {where} at {broker_url}\n\n")
-        shown = 0
         try:
-            while not cycles or shown < cycles:
-                await asyncio.sleep(interval)
-                if out.isatty():
-                    out.write("\033[H\033[J")
-                out.write(_table(bridge, topics, watch, broker_url))
-                out.flush()
-                shown += 1
+            started = asyncio.create_task(bridge.started.wait())
+            await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                started.cancel()
+                await task  # it failed to start: say why
+            yield DemoSession(simulator, modbus_url, where, broker_url, bridge, config)
         finally:
             stop.set()
             with suppress(asyncio.CancelledError):
                 await task
+
+
+async def run_demo(
+    out: TextIO, *, interval: float = 2.0, cycles: int = 0, broker_url: str | None = None
+) -> int:
+    """Run the demo; ``cycles`` > 0 stops after that many tables (for tests)."""
+    async with demo_session(interval=interval, broker_url=broker_url) as demo:
+        assert demo.config.mqtt is not None
+        topics = Topics(demo.config.mqtt)
+        watch = BrokerWatch(demo.broker_url, topics.base)
+        try:
+            out.write(demo.simulator.describe(demo.modbus_url))
+            out.write(f"Bridge publishing to {demo.broker} at {demo.broker_url}\n")
+            out.write(f"Status page: {demo.page_url} (open it in a browser)\n\n")
+            shown = 0
+            while not cycles or shown < cycles:
+                await asyncio.sleep(interval)
+                if out.isatty():
+                    out.write("\033[H\033[J")
+                out.write(_table(demo.bridge, topics, watch, demo.broker_url, demo.page_url))
+                out.flush()
+                shown += 1
+        finally:
+            watch.stop()
     return 0

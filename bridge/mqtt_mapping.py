@@ -31,10 +31,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from leviton_driver import LevitonMeter, Snapshot
+from leviton_driver import LevitonMeter
 from leviton_driver.catalogue import Reading
 
-from .poller import MeterState
+from .meter_state import MeterState
 from .settings import MeterConfig, MqttConfig, slug
 
 ONLINE: Final = "online"
@@ -201,18 +201,24 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
     return messages
 
 
-def state_payload(snapshot: Snapshot) -> str:
-    """The JSON state of one poll; unknown values are null (Home Assistant shows "unknown").
+def state_payload(state: MeterState) -> str:
+    """The JSON state of the meter's last poll; unknown values are null (Home Assistant shows
+    "unknown").
 
-    ``time`` is when the meter was read (UTC, to the millisecond).
+    ``time`` is when the meter was read (UTC, to the millisecond); ``points`` (a Series 8000's)
+    is encoded once for every face that sends it (``MeterState.points_json``).
     """
-    data: dict[str, Any] = {
-        "readings": snapshot.readings,
-        "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="milliseconds"),
-    }
-    if snapshot.points:
-        data["points"] = {str(point): values for point, values in snapshot.points.items()}
-    return json.dumps(data, separators=(",", ":"))
+    snapshot = state.snapshot
+    assert snapshot is not None
+    head = json.dumps(
+        {
+            "readings": snapshot.readings,
+            "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="milliseconds"),
+        },
+        separators=(",", ":"),
+    )
+    points = state.points_json()
+    return head if points is None else f'{head[:-1]},"points":{points}}}'
 
 
 def meter_ids(meters: list[MeterConfig]) -> set[str]:

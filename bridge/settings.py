@@ -76,11 +76,44 @@ class BacnetConfig:
     ttl: int = 900
 
 
+DEFAULT_HTTP_LISTEN: Final = "127.0.0.1:8080"
+MIN_TOKEN_LENGTH: Final = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpConfig:
+    """The status page, its API, ``/metrics`` and ``/healthz`` (the ``http:`` section)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    """Asked of every request but ``/healthz`` when set (required beyond loopback)."""
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Where a browser on this host finds the page (a wildcard address shown as loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{shown}:{self.port}/"
+
+
 @dataclass(frozen=True, kw_only=True)
 class BridgeConfig:
     buses: tuple[BusConfig, ...]
     mqtt: MqttConfig | None
     bacnet: BacnetConfig | None = None
+    http: HttpConfig | None = None
     log_level: str = "info"
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

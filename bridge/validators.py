@@ -20,7 +20,7 @@ import voluptuous as vol
 
 from leviton_driver import ConfigurationError, LevitonError, load_profile, parse_url
 
-from .settings import POLL_INTERVAL_RANGE
+from .settings import MIN_TOKEN_LENGTH, POLL_INTERVAL_RANGE
 
 MAX_TEXT: Final = 200
 """Characters in a name, topic or other short text."""
@@ -150,6 +150,72 @@ def bbmd(value: Any) -> str:
     if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
         raise vol.Invalid(f"{given!r}: UDP port {port} is not 1..65535")
     return given
+
+
+_HOST_NAME_RE: Final = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_LISTEN_HELP: Final = "expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:8080"
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 address in brackets) as (host, port); ``vol.Invalid`` in words."""
+    text = value.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise vol.Invalid(f"{text[:60]!r}: {_LISTEN_HELP}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise vol.Invalid(f"{host[:60]!r} is not an IPv6 address; {_LISTEN_HELP}") from None
+    elif ":" in host:
+        raise vol.Invalid(f"{text[:60]!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
+    elif host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise vol.Invalid(f"{host[:60]!r} is not an IPv4 address; {_LISTEN_HELP}") from None
+    elif not _HOST_NAME_RE.fullmatch(host):
+        raise vol.Invalid(f"{host[:60]!r} is not a host name or IP address; {_LISTEN_HELP}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise vol.Invalid(f"TCP port {port[:20]!r} is not 1..65535; {_LISTEN_HELP}")
+    return host, int(port)
+
+
+def listen_address(value: Any) -> str:
+    """Where the status page listens: ``HOST:PORT``."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise vol.Invalid(_LISTEN_HELP)
+    split_listen(value)
+    return value.strip()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this host can reach an address (``localhost`` counts; other names do not:
+    what they resolve to can change)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def token(value: Any) -> str:
+    """An access token: long enough not to be guessed, one word of printable characters."""
+    if (
+        not isinstance(value, str)
+        or not MIN_TOKEN_LENGTH <= len(value.strip()) <= 1000
+        or any(c.isspace() or not c.isprintable() for c in value.strip())
+    ):
+        raise vol.Invalid(
+            f"expected a token of {MIN_TOKEN_LENGTH} to 1000 printable characters without "
+            "spaces (e.g. the output of: openssl rand -hex 24)"
+        )
+    return value.strip()
 
 
 CONFIG_FOLDER: ContextVar[Path | None] = ContextVar("config_base", default=None)

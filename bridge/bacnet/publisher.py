@@ -26,7 +26,7 @@ from bacpypes3.pdu import IPv4Address
 from leviton_driver import ConfigurationError, DemandResetResult, LevitonError
 
 from .. import bacnet_mapping as mapping
-from ..poller import MeterState, ResetOutcome
+from ..meter_state import MeterState, ResetOutcome
 from ..settings import BacnetConfig
 from . import compat
 from .application import BridgeApplication

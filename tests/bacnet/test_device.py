@@ -416,7 +416,7 @@ async def test_registers_as_a_foreign_device(
 
 def _publisher(address: str, buses: list[tuple[str, list[int]]]) -> BacnetPublisher:
     from leviton_bridge.config import BusConfig, MeterConfig
-    from leviton_bridge.poller import MeterState
+    from leviton_bridge.meter_state import MeterState
 
     states: list[MeterState] = []
     for name, units in buses:

@@ -27,7 +27,8 @@ from bacpypes3.constructeddata import SequenceOf
 from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import CharacterString, Enumerated, Null, ObjectIdentifier, Real
 
-from leviton_bridge.poller import RESET_COALESCE_S, MeterState, ResetOutcome
+from leviton_bridge.meter_state import MeterState, ResetOutcome
+from leviton_bridge.poller import RESET_COALESCE_S
 from leviton_bridge.simulator import MeterSimulator
 from support import SteppedClock, until
 from support.inprocess import StartSimulator

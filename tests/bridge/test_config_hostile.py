@@ -93,6 +93,31 @@ CASES: list[tuple[str, bytes, str]] = [
         (GOOD_BUS + "mqtt: {url: 'mqtt://[::1'}\n").encode(),
         "mqtt.url: 'mqtt://[::1' is not a valid URL",
     ),
+    (
+        "a long page address",
+        (GOOD_BUS + "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '" + "h" * 5000 + ":80'}\n").encode(),
+        "http.listen: expected HOST:PORT",
+    ),
+    (
+        "a page port above 65535",
+        (GOOD_BUS + "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '127.0.0.1:99999'}\n").encode(),
+        "http.listen: TCP port '99999' is not 1..65535",
+    ),
+    (
+        "a token of NULs",
+        (GOOD_BUS + 'mqtt: {url: "mqtt://b"}\nhttp: {token: "' + "\\0" * 20 + '"}\n').encode(),
+        "http.token: expected a token of 16 to 1000 printable characters",
+    ),
+    (
+        "a token that is a number",
+        (GOOD_BUS + "mqtt: {url: 'mqtt://b'}\nhttp: {token: 12345678901234567890}\n").encode(),
+        "http.token: expected a token",
+    ),
+    (
+        "a page section that is a list",
+        (GOOD_BUS + "mqtt: {url: 'mqtt://b'}\nhttp: [a, b]\n").encode(),
+        "http: expected a dictionary",
+    ),
     ("a list, not a mapping", b"- buses\n", "expected a mapping with buses:"),
     ("empty", b"", "expected a mapping with buses:"),
     (
@@ -131,6 +156,36 @@ def test_a_profile_whose_contents_are_wrong_is_refused_by_check_config(tmp_path:
         f"buses[0].meters[0].profile: profile {profile}: meter: required key not provided; "
         "points: required key not provided"
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfe-not-text-at-all-0123", "cannot be read (not UTF-8 text)"),
+        (b"", "holds no usable token: expected a token of 16"),
+        (b"short\n", "holds no usable token: expected a token of 16"),
+        (b"two words-0123456789abcdef\n", "holds no usable token"),
+    ],
+)
+def test_hostile_token_files(tmp_path: Path, content: bytes, expected: str) -> None:
+    (tmp_path / "token").write_bytes(content)
+    data = GOOD_BUS + "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '0.0.0.0:8080', token_file: token}\n"
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, data.encode())
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"http.token_file: token {expected}"), problem
+
+
+def test_a_token_file_that_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    for name, expected in [
+        ("folder", "http.token_file: no such file: folder"),
+        ("~nosuchuser/token", "http.token_file: ~nosuchuser/token: cannot expand ~"),
+    ]:
+        data = GOOD_BUS + f"mqtt: {{url: 'mqtt://b'}}\nhttp: {{token_file: '{name}'}}\n"
+        with pytest.raises(ConfigError) as raised:
+            _load(tmp_path, data.encode())
+        assert [p[: len(expected)] for p in raised.value.problems] == [expected]
 
 
 def test_every_problem_of_a_section_at_once(tmp_path: Path) -> None:

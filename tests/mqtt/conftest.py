@@ -16,7 +16,7 @@ import itertools
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,17 +29,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from leviton_bridge.config import parse_config
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.mqtt import MqttPublisher
-from leviton_bridge.poller import BusPoller, CycleReport
+from leviton_bridge.meter_state import CycleReport
 from support import PATIENCE
 from support.bridge_process import BridgeProcess
 from support.inprocess import start_simulator
 from support.mosquitto import Broker, StartBroker, mosquitto, start_broker
+from support.running import RunBridge, RunningBridge, run_bridge
 
 # Fixtures defined in support and used by the tests here.
-__all__ = ["BridgeProcess", "Broker", "StartBroker", "mosquitto", "start_broker", "start_simulator"]
+__all__ = [
+    "BridgeProcess",
+    "Broker",
+    "RunBridge",
+    "RunningBridge",
+    "StartBroker",
+    "mosquitto",
+    "run_bridge",
+    "start_broker",
+    "start_simulator",
+]
 
 _client_ids = itertools.count(1)
 
@@ -259,54 +268,6 @@ def bridge_config(broker: Broker, *buses: dict[str, Any], **mqtt_options: Any) -
 def fast(url: str, timeout: float = 0.3) -> str:
     """A connection URL with a short answer timeout."""
     return f"{url}{'&' if '?' in url else '?'}timeout={timeout}"
-
-
-@dataclass
-class RunningBridge:
-    bridge: Bridge
-    stop_event: asyncio.Event
-    task: asyncio.Task[None]
-
-    @property
-    def mqtt(self) -> MqttPublisher:
-        assert self.bridge.mqtt is not None
-        return self.bridge.mqtt
-
-    @property
-    def poller(self) -> BusPoller:
-        """The poller of the first (usually the only) bus."""
-        return self.bridge.pollers[0]
-
-    async def stop(self) -> None:
-        self.stop_event.set()
-        await asyncio.wait_for(asyncio.shield(self.task), PATIENCE)
-
-
-RunBridge = Callable[..., Awaitable[RunningBridge]]
-
-
-@pytest.fixture
-async def run_bridge() -> AsyncIterator[RunBridge]:
-    """``await run_bridge(config[, prepare])``: the bridge running in this loop until the test
-    ends; ``prepare(bridge)`` runs before it starts."""
-    running: list[RunningBridge] = []
-
-    async def start(
-        config: dict[str, Any], prepare: Callable[[Bridge], None] | None = None
-    ) -> RunningBridge:
-        bridge = Bridge(parse_config(config, "test"))
-        if prepare is not None:
-            prepare(bridge)
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        handle = RunningBridge(bridge, stop, task)
-        running.append(handle)
-        await asyncio.wait_for(bridge.started.wait(), PATIENCE)
-        return handle
-
-    yield start
-    for handle in running:
-        await handle.stop()
 
 
 def record_cycles(reports: list[CycleReport]) -> Callable[[Bridge], None]:

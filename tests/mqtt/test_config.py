@@ -36,6 +36,10 @@ mqtt:
   keepalive: 2
   discovery_prefix: "home/#"
   ca_file: /nonexistent/ca.pem
+http:
+  listen: 0.0.0.0:8080
+  tokne: a-token-spelt-wrong
+  cert_file: /nonexistent/cert.pem
 bogus: 1
 """
 
@@ -57,6 +61,10 @@ EXPECTED = [
     "mqtt.keepalive: 2 is out of range",
     "mqtt.discovery_prefix: expected an MQTT topic without wildcards",
     "mqtt.ca_file: no such file: /nonexistent/ca.pem",
+    "http.listen: 0.0.0.0:8080 can be reached from other hosts: set http.token or http.token_file",
+    "http.tokne: unknown key",
+    "http.cert_file: no such file: /nonexistent/cert.pem",
+    "http.cert_file: give cert_file and key_file together",
     "bogus: unknown key",
 ]
 
@@ -164,6 +172,69 @@ def test_run_refuses_a_broken_config(tmp_path: Path) -> None:
             "mqtt: {url: 'mqtt://b'}\n",
             "buses[0].connect: connection URL 'serial:///dev/ttyUSB0?baud=1234': baud=1234",
         ),
+        # The status page's section.
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '192.168.1.10:8080'}\n",
+            "http.listen: 192.168.1.10:8080 can be reached from other hosts: set http.token or "
+            "http.token_file (every request but /healthz must then give it), or listen on 127.0.0.1",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: 'bridge.lan:8080'}\n",
+            "http.listen: bridge.lan:8080 can be reached from other hosts",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '8080'}\n",
+            "http.listen: '8080': expected HOST:PORT, e.g. 127.0.0.1:8080",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '127.0.0.1:80800'}\n",
+            "http.listen: TCP port '80800' is not 1..65535",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '::1:8080'}\n",
+            "http.listen: '::1:8080': write an IPv6 address in brackets, e.g. [::1]:8080",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '300.1.1.1:8080'}\n",
+            "http.listen: '300.1.1.1' is not an IPv4 address",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {token: secret}\n",
+            "http.token: expected a token of 16 to 1000 printable characters without spaces",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\n"
+            "http: {token: a-long-enough-token-1234, token_file: /etc/hostname}\n",
+            "http.token: give token or token_file, not both",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {token_file: /nonexistent/token}\n",
+            "http.token_file: no such file: /nonexistent/token",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {key_file: /etc/hostname}\n",
+            "http.cert_file: give cert_file and key_file together",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: {cert_file: /etc/hostname, key_file: /etc/hostname}\n",
+            "http.cert_file: /etc/hostname and key_file /etc/hostname are not a certificate",
+        ),
+        (
+            "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+            "mqtt: {url: 'mqtt://b'}\nhttp: [127.0.0.1:8080]\n",
+            "http: expected a dictionary",
+        ),
     ],
 )
 def test_single_problems(tmp_path: Path, text: str, problem: str) -> None:
@@ -198,6 +269,49 @@ def test_relative_paths_are_relative_to_the_config_file(
             },
             "inline",
         )
+
+
+def test_check_config_refuses_a_page_for_everyone_without_a_token(tmp_path: Path) -> None:
+    """The documented one-line-per-problem error, from the command itself."""
+    path = tmp_path / "bridge.yaml"
+    path.write_text(
+        "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\n"
+        "mqtt: {url: 'mqtt://b'}\nhttp: {listen: '0.0.0.0:8080'}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [bridge_executable(), "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"{path}: 1 problem(s):",
+        "  http.listen: 0.0.0.0:8080 can be reached from other hosts: set http.token or "
+        "http.token_file (every request but /healthz must then give it), or listen on 127.0.0.1",
+    ]
+
+
+def test_the_page_section(tmp_path: Path) -> None:
+    """Present: 127.0.0.1:8080 unless told; absent: no page; a token from its file."""
+    bus = "buses:\n  - {name: a, connect: 'tcp://h:502', meters: [{unit: 1}]}\nmqtt: {url: 'mqtt://b'}\n"
+    (tmp_path / "token").write_text("  from-a-file-0123456789\n", encoding="utf-8")
+    for text, expected in [
+        (bus, None),
+        (bus + "http:\n", ("127.0.0.1", 8080, None)),
+        (bus + "http: {listen: '[::1]:9000'}\n", ("::1", 9000, None)),
+        (
+            bus + "http: {listen: '0.0.0.0:80', token_file: token}\n",
+            ("0.0.0.0", 80, "from-a-file-0123456789"),
+        ),
+    ]:
+        path = tmp_path / "bridge.yaml"
+        path.write_text(text, encoding="utf-8")
+        http = load_config(path).http
+        got = None if http is None else (http.host, http.port, http.token)
+        assert got == expected, text
 
 
 def test_a_good_config(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.poller import CycleReport
+from leviton_bridge.meter_state import CycleReport
 from leviton_bridge.simulator import MeterSpec
 from leviton_driver import IDENTITY_CHECK_INTERVAL_S
 from support import SteppedClock

@@ -154,7 +154,7 @@ async def test_broker_down_at_start(
     for bridge_state in running.bridge.states:
         assert bridge_state.snapshot is not None
         message = seen[f"leviton/{bridge_state.meter_id}/state"]
-        assert message.payload == state_payload(bridge_state.snapshot)
+        assert message.payload == state_payload(bridge_state)
     energy = seen["leviton/lab_u1/state"].json()["readings"]["energy_delivered"]
     assert 5000 <= energy <= sim.meters[1].energy_delivered() + 0.11
     assert "homeassistant/device/leviton_lab_u3_p8/config" in seen

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from leviton_bridge.daemon import Bridge
+from leviton_bridge.meter_state import CycleReport
 from leviton_bridge.mqtt_mapping import state_payload
-from leviton_bridge.poller import CycleReport
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
@@ -180,7 +180,7 @@ async def test_state_matches_the_meters_one_message_per_poll(
         def remember(report: CycleReport) -> None:
             cycles.append(report)
             reads[report.number] = {
-                s.meter_id: state_payload(s.snapshot) for s in poller.states if s.snapshot
+                s.meter_id: state_payload(s) for s in poller.states if s.snapshot
             }
 
         poller.cycle_listeners.append(remember)

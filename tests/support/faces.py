@@ -20,7 +20,7 @@ from typing import Any
 
 async def faces(url: str, unit: int, profile_path: str | None) -> dict[str, list[str]]:
     from leviton_bridge import bacnet_mapping, mqtt_mapping
-    from leviton_bridge.poller import MeterState
+    from leviton_bridge.meter_state import MeterState
     from leviton_bridge.settings import BusConfig, MeterConfig, MqttConfig
     from leviton_driver import Bus, async_load_profile
 

@@ -21,6 +21,8 @@ keep their code on every supported pymodbus; and a bus scan can ask for quick an
 from __future__ import annotations
 
 import contextlib
+import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -209,6 +211,10 @@ def parse_url(url: str) -> LinkSettings:
     )
 
 
+ROUND_TRIP_SAMPLES: Final = 1024
+"""Round trips a ``PacketTrace`` keeps (the newest)."""
+
+
 class PacketTrace:
     """The bytes sent and received for the request in flight on one link."""
 
@@ -217,14 +223,29 @@ class PacketTrace:
         self.sent = b""
         self.received = b""
         self.requests = 0
+        # -- round-trip timing, read by the bridge's status page and /metrics ----------------
+        self.sent_at = 0.0
+        """Monotonic time the request in flight was sent."""
+        self.answered_at = 0.0
+        """Monotonic time the latest byte of an answer to it arrived."""
+        self.round_trips: deque[float] = deque(maxlen=ROUND_TRIP_SAMPLES)
+        """Seconds from each request that got an answer to the last byte of that answer, the
+        newest last (a request's is added when the next request leaves)."""
+        self.round_trip_count = 0
+        """Round trips added to ``round_trips`` so far, including those it no longer holds."""
 
     def __call__(self, sending: bool, data: bytes) -> bytes:
         if sending:
+            if self.received:  # round-trip timing: the previous request got an answer
+                self.round_trips.append(self.answered_at - self.sent_at)
+                self.round_trip_count += 1
             self.sent = bytes(data)
             self.received = b""
             self.requests += 1
+            self.sent_at = time.monotonic()  # round-trip timing
         else:
             self.received += bytes(data)
+            self.answered_at = time.monotonic()  # round-trip timing
         return data
 
     def diagnose(self) -> tuple[str, str] | None:

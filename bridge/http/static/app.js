@@ -1,0 +1,494 @@
+// The bridge's status page: built from /api/events (server-sent events), updated in place.
+// Every value is written with textContent: nothing a meter or a configuration says is HTML.
+"use strict";
+
+const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+const state = { catalogue: {}, meters: new Map(), buses: new Map(), offset: 0, bridge: null };
+const pointsShown = new Set(); // meters whose metering points are open: only theirs are sent
+const rows = new Map(); // meter id -> its elements
+const busViews = new Map(); // bus name -> its elements
+
+// -- small helpers --------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "hidden") node.hidden = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function fixed(value, precision) {
+  if (value === null || value === undefined) return "–";
+  return Number(value).toFixed(precision);
+}
+
+function serverNow() {
+  return Date.now() / 1000 + state.offset;
+}
+
+function clock(epoch) {
+  if (!epoch) return "–";
+  const when = new Date(epoch * 1000);
+  const today = new Date().toDateString() === when.toDateString();
+  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return today ? time : `${when.toLocaleDateString()} ${time}`;
+}
+
+function age(seconds) {
+  if (seconds < 1) return "just now";
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+function ms(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  return seconds < 1 ? `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms` : `${seconds.toFixed(2)} s`;
+}
+
+function slug(text) {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+}
+
+// -- the header: health and publishers ------------------------------------------------------
+
+function showBridge(bridge) {
+  state.bridge = bridge;
+  if (bridge.now) state.offset = bridge.now - Date.now() / 1000;
+  const health = document.getElementById("health");
+  health.className = `badge ${bridge.health.ok ? "ok" : "bad"}`;
+  setText(health, bridge.health.ok ? "healthy" : "unhealthy");
+  const problems = document.getElementById("problems");
+  const lines = [...bridge.health.problems, ...bridge.health.notes];
+  problems.hidden = lines.length === 0;
+  problems.className = bridge.health.ok ? "problems note" : "problems";
+  setText(problems, lines.join("\n"));
+
+  const mqtt = document.getElementById("mqtt");
+  if (!bridge.mqtt) {
+    mqtt.replaceChildren(el("span", { class: "dot" }), "off");
+  } else {
+    const m = bridge.mqtt;
+    const words = m.connected
+      ? `connected to ${m.url} since ${clock(m.since)}`
+      : `not connected to ${m.url}${m.problem ? `: ${m.problem}` : ""} (since ${clock(m.since)})`;
+    mqtt.replaceChildren(el("span", { class: `dot ${m.connected ? "ok" : "bad"}` }), words);
+    mqtt.title = `${m.published} messages published, ${m.reconnects} reconnections`;
+  }
+  const bacnet = document.getElementById("bacnet");
+  if (!bridge.bacnet) {
+    bacnet.replaceChildren(el("span", { class: "dot" }), "off");
+  } else {
+    const b = bridge.bacnet;
+    bacnet.replaceChildren(
+      el("span", { class: `dot ${b.serving ? "ok" : "bad"}` }),
+      `${b.serving ? "serving" : "not serving"} device ${b.device_instance} on ${b.address}, ${b.objects} objects` +
+        (b.cov_subscriptions === null || b.cov_subscriptions === undefined ? "" : `, ${b.cov_subscriptions} COV subscriptions`),
+    );
+  }
+}
+
+function showLive(connected, words) {
+  const live = document.getElementById("live");
+  live.replaceChildren(el("span", { class: `dot ${connected ? "ok" : "warn"}` }), words);
+}
+
+// -- a bus ----------------------------------------------------------------------------------
+
+function figure(label, cls) {
+  const value = el("dd", { class: cls || "" });
+  return [el("div", {}, el("dt", { text: label }), value), value];
+}
+
+function busView(bus) {
+  let view = busViews.get(bus.name);
+  if (view) return view;
+  const [rate, rateValue] = figure("Transactions");
+  const [trip, tripValue] = figure("Round trip (mean / p99)");
+  const [cycle, cycleValue] = figure("Cycle / interval");
+  const [errors, errorsValue] = figure("Failed polls");
+  const tbody = el("tbody");
+  const section = el(
+    "section",
+    { class: "bus", id: `bus-${slug(bus.name)}`, "data-bus": bus.name },
+    el(
+      "header",
+      {},
+      el("h2", { text: bus.name }),
+      el("span", { class: "url", text: bus.connect }),
+      el("dl", { class: "figures" }, rate, trip, cycle, errors),
+    ),
+    el(
+      "table",
+      { class: "meters" },
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...["Meter", "Model", "Status", "Readings", "Last poll", "Last error", ""].map((t) =>
+            el("th", { text: t }),
+          ),
+        ),
+      ),
+      tbody,
+    ),
+  );
+  document.getElementById("buses").append(section);
+  view = { section, tbody, rateValue, tripValue, cycleValue, errorsValue };
+  busViews.set(bus.name, view);
+  return view;
+}
+
+function showBus(bus) {
+  const known = state.buses.get(bus.name) || {};
+  Object.assign(known, bus);
+  state.buses.set(bus.name, known);
+  const view = busView(known);
+  const f = known.figures;
+  if (!f) return;
+  setText(view.rateValue, f.transactions_per_s === null ? "–" : `${f.transactions_per_s.toFixed(1)}/s`);
+  setText(view.tripValue, `${ms(f.round_trip_mean_s)} / ${ms(f.round_trip_p99_s)}`);
+  setText(view.cycleValue, `${f.cycle_s === null ? "–" : f.cycle_s.toFixed(2)} s of ${f.poll_interval_s} s`);
+  view.cycleValue.classList.toggle("late", f.cycle_s !== null && f.cycle_s > f.poll_interval_s);
+  const kinds = Object.entries(f.failed_polls);
+  setText(view.errorsValue, kinds.length ? kinds.map(([k, n]) => `${k} ${n}`).join(", ") : "none");
+  view.errorsValue.classList.toggle("errors", kinds.length > 0);
+}
+
+// -- a meter --------------------------------------------------------------------------------
+
+function readingItem(key) {
+  const info = state.catalogue[key] || { name: key, unit: null, precision: 2 };
+  const value = el("span", { class: "value" });
+  const item = el(
+    "li",
+    { "data-key": key, class: info.diagnostic ? "diagnostic" : "" },
+    el("span", { class: "label", text: info.name }),
+    el("span", {}, value, info.unit ? el("span", { class: "unit", text: info.unit }) : null),
+  );
+  return { item, value, info };
+}
+
+function meterRow(meter) {
+  let row = rows.get(meter.id);
+  if (row) return row;
+  const view = busView(state.buses.get(meter.bus) || { name: meter.bus, connect: "" });
+  const name = el("div", { class: "name" });
+  const unit = el("div", { class: "sub" });
+  const model = el("div");
+  const firmware = el("div", { class: "sub" });
+  const status = el("span", { class: "status waiting" });
+  const since = el("div", { class: "sub" });
+  const readings = el("ul", { class: "readings" });
+  const ageCell = el("td", { class: "age", "data-label": "Last poll" });
+  const error = el("div", { class: "clamp", title: "" });
+  error.addEventListener("click", () => error.classList.toggle("open"));
+  const actions = el("div", { class: "actions" });
+  const tr = el(
+    "tr",
+    { class: "meter", "data-meter": meter.id },
+    el("td", { class: "who" }, name, unit),
+    el("td", { class: "model", "data-label": "Model" }, model, firmware),
+    el("td", { class: "state", "data-label": "Status" }, status, since),
+    el("td", { class: "values", "data-label": "Readings" }, readings),
+    ageCell,
+    el("td", { class: "error", "data-label": "Last error" }, error),
+    el("td", { class: "act" }, actions),
+  );
+  view.tbody.append(tr);
+  row = { tr, name, unit, model, firmware, status, since, readings, ageCell, error, actions };
+  row.items = new Map();
+  row.points = null;
+  rows.set(meter.id, row);
+  return row;
+}
+
+function showStatic(meter, row) {
+  setText(row.name, meter.name);
+  setText(row.unit, `unit ${meter.unit}`);
+  setText(row.model, meter.model ? `${meter.label}, ${meter.model}` : meter.label);
+  row.model.classList.toggle("provisional", meter.provisional);
+  const versions = meter.hardware_version || meter.software_version
+    ? `hardware V${meter.hardware_version || "?"}, software V${meter.software_version || "?"}`
+    : "";
+  const program = meter.program_id !== null && meter.program_id !== undefined ? `program id ${meter.program_id}` : "";
+  setText(row.firmware, [versions, program].filter(Boolean).join(" · "));
+  const keys = meter.reading_keys.filter((key) => key in state.catalogue);
+  if (keys.join() !== [...row.items.keys()].join()) {
+    row.items.clear();
+    row.readings.replaceChildren();
+    for (const key of keys) {
+      const item = readingItem(key);
+      row.items.set(key, item);
+      row.readings.append(item.item);
+    }
+  }
+  if (meter.can_reset && !row.reset) row.reset = resetControls(meter, row);
+  if (!meter.can_reset && row.reset) {
+    row.actions.replaceChildren();
+    row.reset = null;
+  }
+  if (meter.point_keys.length && !row.points) row.points = pointsTable(meter, row);
+}
+
+function showLiveValues(meter, row) {
+  const online = meter.available;
+  const never = !meter.read && !online;
+  let word = online ? "online" : never ? "waiting" : "offline";
+  let cls = word;
+  if (online && meter.failures > 0) {
+    word = `online (${meter.failures} failed)`;
+    cls = "failing";
+  }
+  row.status.className = `status ${cls}`;
+  setText(row.status, never && meter.error ? "unavailable" : word);
+  if (never && meter.error) row.status.className = "status offline";
+  setText(row.since, meter.since ? `since ${clock(meter.since)}` : "");
+  row.tr.dataset.available = String(online);
+  for (const [key, item] of row.items) {
+    const value = meter.readings ? meter.readings[key] : undefined;
+    const known = value !== null && value !== undefined;
+    setText(item.value, known ? fixed(value, item.info.precision) : "–");
+    item.item.dataset.value = known ? String(value) : "";
+    item.item.classList.toggle("unknown", !known);
+  }
+  setText(row.error, meter.error || "");
+  row.error.title = meter.error || "";
+  row.error.parentElement.classList.toggle("none", !meter.error);
+  showAge(meter, row);
+}
+
+function showAge(meter, row) {
+  if (!meter.read) {
+    setText(row.ageCell, "never");
+    return;
+  }
+  const seconds = Math.max(0, serverNow() - meter.read);
+  setText(row.ageCell, age(seconds));
+  row.ageCell.title = clock(meter.read);
+  const bus = state.buses.get(meter.bus);
+  const interval = bus && bus.figures ? bus.figures.poll_interval_s : 10;
+  row.ageCell.classList.toggle("stale", seconds > 3 * interval + 5);
+}
+
+// -- Series 8000 points -----------------------------------------------------------------------
+
+function pointsTable(meter, row) {
+  const head = el(
+    "tr",
+    {},
+    el("th", { text: "Point" }),
+    ...meter.point_keys.map((key) => {
+      const info = state.catalogue[key] || { name: key, unit: "" };
+      return el("th", { class: "n", text: info.unit ? `${info.name} (${info.unit})` : info.name });
+    }),
+  );
+  const body = el("tbody");
+  const summary = el("summary", { text: `${meter.point_count || ""} metering points` });
+  const table = el("table", { class: "points" }, el("thead", {}, head), body);
+  const details = el("details", {}, summary, el("div", { class: "points-wrap" }, table));
+  details.open = pointsShown.has(meter.id);
+  details.addEventListener("toggle", () => {
+    if (details.open === pointsShown.has(meter.id)) return;
+    if (details.open) pointsShown.add(meter.id);
+    else pointsShown.delete(meter.id);
+    reconnectSoon(); // the stream sends a meter's points only while they are shown
+  });
+  const tr = el("tr", { class: "points-row", "data-points-of": meter.id }, el("td", { colspan: "7" }, details));
+  row.tr.after(tr);
+  row.tr.classList.add("has-points");
+  return { tr, body, summary, details, cells: new Map(), keys: meter.point_keys };
+}
+
+function showPoints(meter, row, data) {
+  const points = row.points;
+  // data: {"1": {"energy_delivered": 12.3, ...}, ...}, as in the meter's MQTT state
+  const numbers = Object.keys(data).sort((a, b) => Number(a) - Number(b));
+  setText(points.summary, `${numbers.length} metering points`);
+  for (const number of numbers) {
+    let cells = points.cells.get(number);
+    if (!cells) {
+      cells = new Map();
+      const tr = el("tr", { "data-point": number }, el("td", { class: "n", text: number }));
+      for (const key of points.keys) {
+        const td = el("td", { class: "n", "data-key": key });
+        cells.set(key, td);
+        tr.append(td);
+      }
+      points.body.append(tr);
+      points.cells.set(number, cells);
+    }
+    const values = data[number];
+    for (const [key, td] of cells) {
+      const value = values[key];
+      const info = state.catalogue[key] || { precision: 2 };
+      const known = value !== null && value !== undefined;
+      setText(td, known ? fixed(value, info.precision) : "–");
+      td.dataset.value = known ? String(value) : "";
+    }
+  }
+}
+
+// -- peak-demand reset: a confirmation step, then the result ----------------------------------
+
+function resetControls(meter, row) {
+  const button = el("button", { type: "button", class: "reset", text: "Reset peak demand" });
+  const question = el("span", { text: "Reset peak demand now?" });
+  const yes = el("button", { type: "button", class: "confirm-reset", text: "Reset" });
+  const no = el("button", { type: "button", class: "cancel-reset secondary", text: "Cancel" });
+  const confirm = el("div", { class: "confirm", hidden: true }, question, yes, no);
+  const result = el("div", { class: "result", role: "status" });
+  row.actions.replaceChildren(button, confirm, result);
+  button.addEventListener("click", () => {
+    button.hidden = true;
+    confirm.hidden = false;
+    setText(result, "");
+    no.focus();
+  });
+  no.addEventListener("click", () => {
+    confirm.hidden = true;
+    button.hidden = false;
+    button.focus();
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    result.className = "result";
+    setText(result, "Resetting…");
+    try {
+      const answer = await fetch(`/api/meters/${encodeURIComponent(meter.id)}/reset_peak_demand`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+        body: JSON.stringify({ confirm: true }),
+        credentials: "same-origin",
+      });
+      const outcome = await answer.json().catch(() => ({ ok: false, error: `HTTP ${answer.status}` }));
+      if (outcome.ok) {
+        result.className = "result ok";
+        const counter = `counter ${outcome.reset_count_before ?? "?"} → ${outcome.reset_count_after ?? "?"}`;
+        const peak = `peak ${fixed(outcome.peak_demand_before, 2)} → ${fixed(outcome.peak_demand_after, 2)} kW`;
+        setText(result, `${outcome.coalesced ? "Already reset just now" : "Reset"}: ${counter}, ${peak}`);
+      } else {
+        result.className = "result bad";
+        setText(result, `Not reset: ${outcome.error}`);
+      }
+    } catch (problem) {
+      result.className = "result bad";
+      setText(result, `Not reset: ${problem}`);
+    } finally {
+      yes.disabled = no.disabled = false;
+      confirm.hidden = true;
+      button.hidden = false;
+    }
+  });
+  return { button, confirm, result };
+}
+
+// -- the stream -------------------------------------------------------------------------------
+
+function showMeter(meter) {
+  const known = state.meters.get(meter.id) || {};
+  Object.assign(known, meter);
+  state.meters.set(meter.id, known);
+  const row = meterRow(known);
+  if ("reading_keys" in meter) showStatic(known, row);
+  showLiveValues(known, row);
+}
+
+function stamp(now) {
+  state.offset = now - Date.now() / 1000;
+  const updated = document.getElementById("updated");
+  setText(updated, clock(now));
+  updated.dateTime = new Date(now * 1000).toISOString();
+}
+
+function showAllPoints(points) {
+  for (const [id, data] of Object.entries(points || {})) {
+    const row = rows.get(id);
+    if (row && row.points) showPoints(state.meters.get(id), row, data);
+  }
+}
+
+function snapshot(data) {
+  state.catalogue = data.catalogue;
+  stamp(data.now);
+  const main = document.getElementById("buses");
+  if (main.querySelector(".loading")) main.replaceChildren();
+  for (const bus of data.buses) showBus(bus);
+  for (const meter of data.meters) showMeter(meter);
+  showAllPoints(data.points);
+  showBridge(data.bridge);
+  document.body.dataset.ready = "true";
+}
+
+function update(data) {
+  stamp(data.now);
+  for (const meter of data.identified || []) showMeter(meter);
+  for (const meter of data.meters) showMeter(meter);
+  showAllPoints(data.points);
+  for (const bus of data.buses) showBus(bus);
+}
+
+let source = null;
+let reconnecting = null;
+
+function reconnectSoon() {
+  clearTimeout(reconnecting);
+  reconnecting = setTimeout(connect, 250);
+}
+
+function connect() {
+  if (source) source.close();
+  const shown = [...pointsShown].sort().join(",");
+  source = new EventSource(shown ? `/api/events?points=${encodeURIComponent(shown)}` : "/api/events");
+  const current = source;
+  source.addEventListener("snapshot", (e) => {
+    snapshot(JSON.parse(e.data));
+    showLive(true, "live");
+  });
+  source.addEventListener("update", (e) => update(JSON.parse(e.data)));
+  source.addEventListener("bridge", (e) => {
+    const bridge = JSON.parse(e.data);
+    stamp(bridge.now);
+    showBridge(bridge);
+  });
+  source.addEventListener("error", async () => {
+    if (current !== source) return; // replaced on purpose
+    showLive(false, "reconnecting…");
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused (e.g. the session ended): the page itself says why.
+      const answer = await fetch("/api/status", { credentials: "same-origin" }).catch(() => null);
+      if (answer && answer.status === 401) window.location.reload();
+      else setTimeout(connect, 3000);
+    }
+  });
+}
+
+function tick() {
+  for (const [id, meter] of state.meters) {
+    const row = rows.get(id);
+    if (row) showAge(meter, row);
+  }
+}
+
+const logout = document.getElementById("logout");
+if (logout) {
+  logout.addEventListener("click", async () => {
+    await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrfToken }, credentials: "same-origin" });
+    window.location.href = "/login";
+  });
+}
+
+connect();
+setInterval(tick, 1000);

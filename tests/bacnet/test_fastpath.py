@@ -181,7 +181,8 @@ async def test_a_fault_is_the_same_on_both_paths(
     running = await start_bridge([bus("b", url, {"unit": 1})], wait_objects=S2000)
     # The objects start in fault (communication-failure) until the meter's first read: wait for
     # that read, so that the fault below is the silence's and no read in flight clears it.
-    await until(lambda: not any(o.fault for o in running.publisher.objects), "the first read")
+    state = running.bridge.states[0]
+    await until(lambda: state.available, "the first read")
     sim.silence(1)
     await until(lambda: all(o.fault for o in running.publisher.objects), "the fault flags")
     bench = Bench(running, await RawPeer.open())

@@ -271,8 +271,12 @@ class MqttPublisher:
             self.lags.append(time.monotonic() - state.read_at)
 
     def _publish(self, topic: str, payload: str, *, retain: bool = False, qos: int = 1) -> bool:
-        if self._stopping or not self.client.is_connected():
-            return False  # everything is published again on reconnect
+        # paho says connected as soon as the broker accepted us, in its own thread; publish only
+        # once ``_connected`` has subscribed on this loop (``connected``), so that a command
+        # sent in answer to something we published is never sent before our subscription.
+        # Everything is published again then, and on every reconnect.
+        if self._stopping or not self.connected.is_set() or not self.client.is_connected():
+            return False
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.published += 1

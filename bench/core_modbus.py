@@ -53,27 +53,15 @@ try:
     from datetime import timedelta
 
     import pytest
+
+    # Imported while pytest collects this file, before Home Assistant's test harness puts its
+    # own (empty) custom_components package first (ha_entries imports it).
+    from ha_entries import set_up_series2000
     from homeassistant.core import HomeAssistant
     from homeassistant.setup import async_setup_component
     from homeassistant.util import dt as dt_util
-    from pytest_homeassistant_custom_component.common import (
-        MockConfigEntry,
-        async_fire_time_changed,
-    )
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-    # Imported while pytest collects this file, before Home Assistant's test harness puts its
-    # own (empty) custom_components package first.
-    from custom_components.leviton_meters.const import (
-        CONF_CONNECTION,
-        CONF_HOST,
-        CONF_KIND,
-        CONF_PORT,
-        CONF_SCAN_INTERVAL,
-        CONF_SERIES,
-        CONF_TIMEOUT,
-        CONF_UNIT_ID,
-        DOMAIN,
-    )
     from support.simulator_process import SimulatorProcess
 except ImportError:  # the project's environment: it runs the Home Assistant side below
     pass
@@ -116,23 +104,7 @@ else:
             }
             assert await async_setup_component(hass, "modbus", {"modbus": [hub]})
             await hass.async_block_till_done()
-            connection = {
-                CONF_KIND: "rtu+tcp",
-                CONF_HOST: our_sim.address[0],
-                CONF_PORT: our_sim.address[1],
-                CONF_TIMEOUT: 1.0,
-            }
-            for unit in range(1, meters + 1):
-                entry = MockConfigEntry(
-                    domain=DOMAIN,
-                    title=f"Meter {unit}",
-                    unique_id=f"s1000_{40000 + unit}",
-                    data={CONF_CONNECTION: connection, CONF_UNIT_ID: unit, CONF_SERIES: "2000"},
-                    options={CONF_SCAN_INTERVAL: 10},
-                )
-                entry.add_to_hass(hass)
-                assert await hass.config_entries.async_setup(entry.entry_id)
-                await hass.async_block_till_done()
+            await set_up_series2000(hass, *our_sim.address, meters)
             core_before = len(await core_sim.served())
             our_before = len(await our_sim.served())
             for _ in range(polls):

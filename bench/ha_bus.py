@@ -44,22 +44,12 @@ REQUEST_BYTES, ANSWER_BYTES = 8, 17  # a Series 2000 poll: 40001-40006 in one tr
 
 try:
     import pytest
-    from homeassistant.core import HomeAssistant
-    from pytest_homeassistant_custom_component.common import MockConfigEntry
 
     # Imported while pytest collects this file, before Home Assistant's test harness puts its
-    # own (empty) custom_components package first.
-    from custom_components.leviton_meters.const import (
-        CONF_CONNECTION,
-        CONF_HOST,
-        CONF_KIND,
-        CONF_PORT,
-        CONF_SCAN_INTERVAL,
-        CONF_SERIES,
-        CONF_TIMEOUT,
-        CONF_UNIT_ID,
-        DOMAIN,
-    )
+    # own (empty) custom_components package first (ha_entries imports it too).
+    from ha_entries import set_up_series2000
+    from homeassistant.core import HomeAssistant
+
     from custom_components.leviton_meters.scheduler import DATA_SCHEDULERS
 except ImportError:  # the project's environment: only the bridge's side runs here
     pass
@@ -71,23 +61,7 @@ else:
 
     async def test_ha_bus_passes(hass: HomeAssistant) -> None:
         settings = json.loads(os.environ[ENV_SETTINGS])
-        connection = {
-            CONF_KIND: "rtu+tcp",
-            CONF_HOST: settings["host"],
-            CONF_PORT: settings["port"],
-            CONF_TIMEOUT: 1.0,
-        }
-        for unit in range(1, settings["meters"] + 1):
-            entry = MockConfigEntry(
-                domain=DOMAIN,
-                title=f"Meter {unit}",
-                unique_id=f"s1000_{40000 + unit}",
-                data={CONF_CONNECTION: connection, CONF_UNIT_ID: unit, CONF_SERIES: "2000"},
-                options={CONF_SCAN_INTERVAL: 10},
-            )
-            entry.add_to_hass(hass)
-            assert await hass.config_entries.async_setup(entry.entry_id)
-            await hass.async_block_till_done()
+        await set_up_series2000(hass, settings["host"], settings["port"], settings["meters"])
         scheduler = next(iter(hass.data[DATA_SCHEDULERS].values()))
         assert len(scheduler.members) == settings["meters"]
         await scheduler.async_pass()  # warm-up

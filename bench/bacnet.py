@@ -89,7 +89,7 @@ async def simulator_main(args: argparse.Namespace) -> int:
 
 def bus_names(count: int) -> list[str]:
     """Bus names whose BACnet bus codes differ."""
-    from leviton_bridge.bacnet_mapping import bus_code
+    from leviton_bridge.bacnet.mapping import bus_code
 
     names: dict[int, str] = {}
     number = 0
@@ -330,7 +330,7 @@ async def measure_cov(
 
 def energy_delivered_slot() -> int:
     """The instance slot of energy delivered (catalogue, or the mapping's table before it)."""
-    from leviton_bridge import bacnet_mapping as mapping
+    from leviton_bridge.bacnet import mapping
 
     slots = getattr(mapping, "SLOTS", None)
     if slots is not None:

@@ -78,8 +78,8 @@ else:
 
 
 async def bridge_cycles(url: str, meters: int, cycles: int) -> list[float]:
-    from leviton_bridge.poller import BusPoller
-    from leviton_bridge.settings import BusConfig, MeterConfig
+    from leviton_bridge.config.settings import BusConfig, MeterConfig
+    from leviton_bridge.core.poller import BusPoller
 
     config = BusConfig(
         name="bench",

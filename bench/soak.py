@@ -57,9 +57,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from leviton_bridge.config import parse_config
+from leviton_bridge.core.meter_state import CycleReport, MeterState
+from leviton_bridge.core.poller import BusPoller
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.meter_state import CycleReport, MeterState
-from leviton_bridge.poller import BusPoller
 from support import free_port
 from support.mosquitto import Broker
 from support.serial import pty_pair

@@ -1,9 +1,14 @@
-"""``leviton-bridge run``: poll every configured meter and publish it, until stopped.
+"""``leviton-bridge run``: the core and the configured faces, started in order, until stopped.
 
-With an ``http:`` section the status page (``http.server``) starts first, so that a port
-that cannot be had stops the bridge before anything else runs. Under systemd
-(``$NOTIFY_SOCKET``) the bridge says ``READY=1`` once everything runs and feeds the watchdog
-while ``health`` says it is healthy (``http.systemd``).
+The daemon is the one place that knows every face: it builds the core (``core.BridgeCore``),
+then each face its configuration asks for, attaches them, and starts them in order: the status
+page first (a port that cannot be had stops the bridge before anything else runs), then MQTT,
+then BACnet/IP. They stop in reverse, after polling has stopped. A new face is a new package
+and a line in ``_faces``.
+
+Faces may refuse a configuration that the schema alone cannot judge (BACnet instance numbers
+that clash): ``check`` collects those problems with the file's own, for ``check-config`` and
+``run`` alike.
 """
 
 from __future__ import annotations
@@ -11,109 +16,145 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from contextlib import suppress
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from .http.health import HealthMonitor
-from .http.systemd import Supervisor
-from .meter_state import MeterListener, MeterState, ResetOutcome
-from .mqtt import MqttPublisher
-from .poller import BusPoller
-from .settings import BridgeConfig
-
-if TYPE_CHECKING:
-    from .bacnet import BacnetPublisher
-    from .http.server import StatusServer
+from .config import ConfigError, load_config, parse_config
+from .config.settings import BridgeConfig
+from .core.bridge import BridgeCore
+from .core.faces import Face
+from .core.health import HealthMonitor
+from .core.meter_state import MeterState
+from .core.poller import BusPoller
 
 _LOGGER = logging.getLogger(__name__)
 
 
+def check(config: BridgeConfig) -> BridgeConfig:
+    """Raise ``ConfigError`` with what a configured face cannot serve (every problem)."""
+    problems: list[str] = []
+    if config.bacnet is not None:
+        from .bacnet.mapping import check_config
+
+        problems += [f"bacnet: {problem}" for problem in check_config(config)]
+    if problems:
+        raise ConfigError(config.source, problems)
+    return config
+
+
+def load(path: str | Path) -> BridgeConfig:
+    """``config.load_config``, and what the configured faces say of it (``check``)."""
+    return check(load_config(path))
+
+
+def parse(data: Any, source: str) -> BridgeConfig:
+    """``config.parse_config``, and what the configured faces say of it (``check``)."""
+    return check(parse_config(data, source))
+
+
 class Bridge:
-    """The pollers of every bus and the publishers they feed."""
+    """The core and the faces of one configuration."""
 
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
-        self.listeners: list[MeterListener] = []
-        warned: set[str | None] = set()  # say "provisional map" once per bridge, not per meter
-        self.pollers = [BusPoller(bus, self.listeners, warned) for bus in config.buses]
-        self._poller_of = {id(state): poller for poller in self.pollers for state in poller.states}
-        self.mqtt: MqttPublisher | None = None
-        self.bacnet: BacnetPublisher | None = None
-        self.status: StatusServer | None = None
-        """The status page, while it runs (an ``http:`` section)."""
-        self.tasks: list[asyncio.Task[None]] = []
-        """The polling task of each bus, in the order of ``pollers``."""
-        self.health = HealthMonitor(self)
-        self.started = asyncio.Event()
+        self.core = BridgeCore(config)
+        self.faces: list[Face] = []
+        """The faces started, in order (while the bridge runs)."""
+
+    # -- what tests and the demo look at -----------------------------------------------------
+
+    @property
+    def pollers(self) -> list[BusPoller]:
+        return self.core.pollers
 
     @property
     def states(self) -> list[MeterState]:
-        return [state for poller in self.pollers for state in poller.states]
+        return self.core.states
 
-    async def reset_peak_demand(self, state: MeterState) -> ResetOutcome:
-        return await self._poller_of[id(state)].reset_peak_demand(state)
+    @property
+    def health(self) -> HealthMonitor:
+        return self.core.health
+
+    @property
+    def started(self) -> asyncio.Event:
+        return self.core.started
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return self.core.tasks
+
+    def face(self, key: str) -> Any:
+        """The running face whose status key is ``key`` (``mqtt``, ``bacnet``, ``http``), or
+        None."""
+        return next((face for face in self.faces if face.status().key == key), None)
+
+    @property
+    def mqtt(self) -> Any:
+        return self.face("mqtt")
+
+    @property
+    def bacnet(self) -> Any:
+        return self.face("bacnet")
+
+    @property
+    def status(self) -> Any:
+        """The status page, while it runs."""
+        return self.face("http")
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _faces(self) -> list[Callable[[], Face]]:
+        """How to make each configured face, in the order they start."""
+        config, core = self.config, self.core
+        makers: list[Callable[[], Face]] = []
+        if config.http is not None:
+            http = config.http
+
+            def status_page() -> Face:
+                from .http.face import StatusPage
+
+                return StatusPage(core, http)
+
+            makers.append(status_page)
+        if config.mqtt is not None:
+            mqtt = config.mqtt
+
+            def mqtt_face() -> Face:
+                from .mqtt.face import MqttFace
+
+                return MqttFace(core, mqtt, asyncio.get_running_loop())
+
+            makers.append(mqtt_face)
+        if config.bacnet is not None:
+            bacnet = config.bacnet
+
+            def bacnet_face() -> Face:
+                from .bacnet.face import BacnetFace
+
+                return BacnetFace(core, bacnet)
+
+            makers.append(bacnet_face)
+        return makers
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; then say offline and close every link."""
-        # The meters named by their series exist before the publishers start, so that these
-        # show them from the start (BACnet objects, MQTT discovery), answered or not.
-        for poller in self.pollers:
-            await poller.async_prepare()
-        if self.config.http is not None:
-            from .http.server import StatusServer
-
-            self.status = StatusServer(self, self.config.http)
-            await self.status.start()
+        """Run until ``stop`` is set; then stop polling and every face, in reverse order."""
+        # The meters named by their series exist before the faces start, so that these show
+        # them from the start (BACnet objects, MQTT discovery), answered or not.
+        await self.core.prepare()
         try:
-            await self._run(stop)
+            for make in self._faces():
+                face = make()
+                self.core.attach(face)
+                self.faces.append(face)
+                await face.start()
+            await self.core.run(stop)
         finally:
-            if self.status is not None:
-                await self.status.stop()
-
-    async def _run(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        if self.config.mqtt is not None:
-            self.mqtt = MqttPublisher(
-                self.config.mqtt, self.config.meters, loop, self.reset_peak_demand
-            )
-            self.listeners.append(self.mqtt)
-            self.mqtt.start()
-        if self.config.bacnet is not None:
-            from .bacnet import BacnetPublisher
-
-            self.bacnet = BacnetPublisher(self.config.bacnet, self.states, self.reset_peak_demand)
-            self.listeners.append(self.bacnet)
-            await self.bacnet.start()
-        tasks = self.tasks = [
-            asyncio.create_task(poller.run(), name=f"poll {poller.config.name}")
-            for poller in self.pollers
-        ]
-        self.started.set()
-        _LOGGER.info(
-            "bridge running: %d bus(es), %d meter(s)%s",
-            len(self.pollers),
-            len(self.config.meters),
-            f", MQTT {self.config.mqtt.url}" if self.config.mqtt else "",
-        )
-        supervisor = Supervisor(self.health)
-        supervisor.ready(f"polling {len(self.config.meters)} meter(s)")
-        try:
-            await stop.wait()
-        finally:
-            self.health.stopping = True
-            await supervisor.stopping()
-            if self.mqtt is not None:
-                # Offline first: nothing published after it can contradict it.
-                await self.mqtt.announce_offline()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
-            if self.mqtt is not None:
-                await self.mqtt.stop()
-            if self.bacnet is not None:
-                await self.bacnet.stop()
+            for face in reversed(self.faces):
+                try:
+                    await face.stop()
+                except Exception:  # stop the others all the same
+                    _LOGGER.exception("stopping %s failed", face.status().title)
             _LOGGER.info("bridge stopped")
 
 

@@ -2,12 +2,11 @@
 
 Started by the daemon when the configuration has ``bacnet:``. One device (``device_instance``,
 ``device_name``, ...) on ``address``, optionally registered as a foreign device with a BBMD.
-``leviton_bridge.bacnet_mapping`` (kept outside this package: the configuration checks use it
-without importing bacpypes3's stack) says which objects exist and how they are named and
-numbered; this package makes them, keeps them current and serves them:
 
+* ``mapping``: which objects exist, how they are named and numbered (pure: no network), and
+  the checks that they can all live in one device;
 * ``objects``: the object classes (one per reading, the reset objects, the device, its port);
-* ``publisher``: ``BacnetPublisher``, the device's life cycle, fed by the poller;
+* ``face``: ``BacnetFace``, the device's life cycle, fed by the poller;
 * ``application``: the services executed (ReadPropertyMultiple, WriteProperty(Multiple),
   SubscribeCOV, Protocol_Services_Supported) and the rejection of all others;
 * ``ingress``, ``wire``, ``fastpath``: every datagram screened before bacpypes3 sees it, and
@@ -37,21 +36,8 @@ What a BMS sees:
 * Services other than ReadProperty, ReadPropertyMultiple, WriteProperty, WritePropertyMultiple,
   SubscribeCOV, Who-Is and Who-Has are rejected (confirmed) or ignored (unconfirmed); malformed
   datagrams are dropped with at most one warning per peer and kind.
+
+May import: the driver, ``leviton_bridge.config`` and ``leviton_bridge.core``. Never another
+face, the daemon or the command line. Importing the package imports nothing: take what you
+need from its modules (``bacnet.face``, ``bacnet.ede``, ``bacnet.mapping``).
 """
-
-from __future__ import annotations
-
-from .application import BridgeApplication
-from .ede import ede_text
-from .objects import MeterAnalogInput, MeterLargeAnalogValue, MeterObject, MeterResetValue
-from .publisher import BacnetPublisher
-
-__all__ = [
-    "BacnetPublisher",
-    "BridgeApplication",
-    "MeterAnalogInput",
-    "MeterLargeAnalogValue",
-    "MeterObject",
-    "MeterResetValue",
-    "ede_text",
-]

@@ -2,14 +2,20 @@
 
 It identifies every configured meter once, the way the running bridge would, so that the file
 lists the objects the device will have; a meter that does not answer is listed from its
-configuration where that says enough, with a comment line saying so. The file's format is
-``bacnet_mapping.ede_document``'s.
+configuration where that says enough, with a comment line saying so. The file is EDE layout
+2.3 (``ede_document``): semicolon-separated, CRLF line ends, what BMS tools import.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
+from datetime import date
+from typing import Final
+
+from bacpypes3.basetypes import EngineeringUnits
+from bacpypes3.primitivedata import ObjectType
 
 from leviton_driver import (
     Bus,
@@ -19,10 +25,31 @@ from leviton_driver import (
     async_load_profile,
 )
 
-from .. import bacnet_mapping as mapping
-from ..settings import BridgeConfig, BusConfig, MeterConfig
+from ..config.settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig
+from . import mapping
+from .mapping import DEVICE, ObjectSpec
 
 _LOGGER = logging.getLogger(__name__)
+
+EDE_COLUMNS: Final = (
+    "keyname",
+    "device obj.-instance",
+    "object-name",
+    "object-type",
+    "object-instance",
+    "description",
+    "present-value-default",
+    "min-present-value",
+    "max-present-value",
+    "settable",
+    "supports COV",
+    "hi-limit",
+    "low-limit",
+    "state-text-reference",
+    "unit-code",
+    "vendor-specific-address",
+)
+
 
 Found = tuple[MeterConfig, list[mapping.ObjectSpec], str | None]
 
@@ -97,7 +124,91 @@ async def ede_text(config: BridgeConfig) -> tuple[str, int]:
             if note is not None:
                 notes.append(note)
                 _LOGGER.warning("bacnet-ede: %s", note)
-    return mapping.ede_document(config.bacnet, specs, notes=notes)
+    return ede_document(config.bacnet, specs, notes=notes)
 
 
-__all__ = ["ede_text"]
+def ede_cell(text: object) -> str:
+    """EDE cells are separated by ``;`` and rows by line ends: keep both out of the text."""
+    return " ".join(str(text).replace(";", ",").split())
+
+
+def units_code(units: str | None) -> str:
+    return "" if units is None else str(int(EngineeringUnits(units)))
+
+
+def type_code(object_type: str) -> int:
+    return int(ObjectType(object_type))
+
+
+def ede_rows(config: BacnetConfig, specs: Iterable[ObjectSpec]) -> list[list[str]]:
+    """One row per object: the device first, then the meters' objects in instance order."""
+    device = config.device_instance
+    rows = [
+        [
+            "device",
+            str(device),
+            config.device_name,
+            str(type_code(DEVICE)),
+            str(device),
+            config.description,
+            "",
+            "",
+            "",
+            "N",
+            "N",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    ]
+    for spec in sorted(specs, key=lambda s: (s.instance, s.object_type)):
+        rows.append(
+            [
+                spec.keyname,
+                str(device),
+                spec.name,
+                str(type_code(spec.object_type)),
+                str(spec.instance),
+                spec.description,
+                "0" if spec.writable else "",
+                "",
+                "",
+                "Y" if spec.writable else "N",
+                "Y",
+                "",
+                "",
+                "",
+                units_code(spec.units),
+                spec.address,
+            ]
+        )
+    return [[ede_cell(cell) for cell in row] for row in rows]
+
+
+def ede_document(
+    config: BacnetConfig,
+    specs: Iterable[ObjectSpec],
+    *,
+    notes: Iterable[str] = (),
+    today: date | None = None,
+) -> tuple[str, int]:
+    """The EDE file (semicolon-separated, CRLF line ends) and how many objects it lists."""
+    rows = ede_rows(config, specs)
+    lines = [
+        "#Engineering-Data-Exchange - B.I.G.-EU",
+        f"PROJECT_NAME;{ede_cell(config.device_name)}",
+        "VERSION_OF_REFERENCEFILE;1",
+        f"TIMESTAMP_OF_LAST_CHANGE;{(today or date.today()).isoformat()}",
+        "AUTHOR_OF_LAST_CHANGE;leviton-bridge",
+        "VERSION_OF_LAYOUT;2.3",
+        *(f"# {ede_cell(note)}" for note in notes),
+        "#mandatory;mandatory;mandatory;mandatory;mandatory;" + ";".join(["optional"] * 11),
+        "# " + ";".join(EDE_COLUMNS),
+        *(";".join(row) for row in rows),
+    ]
+    return "\r\n".join(lines) + "\r\n", len(rows)
+
+
+__all__ = ["ede_document", "ede_rows", "ede_text"]

@@ -38,8 +38,7 @@ from bacpypes3.primitivedata import (
     Unsigned,
 )
 
-from .. import bacnet_mapping as mapping
-from . import compat
+from . import compat, mapping
 
 NO_FAULT: Final = Reliability.noFaultDetected
 COMMUNICATION_FAILURE: Final = Reliability.communicationFailure

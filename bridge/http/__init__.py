@@ -1,17 +1,16 @@
-"""The bridge's status page, its JSON API, ``/metrics``, ``/healthz`` and systemd supervision.
+"""The status-page face: the page, its JSON API, ``/metrics``, ``/healthz`` and ``/readyz``.
 
-* ``server``: the aiohttp application (``StatusServer``), started by ``Bridge.run`` when the
+* ``face``: ``StatusPage``, the aiohttp application, started by the daemon when the
   configuration has an ``http:`` section;
 * ``security``: the access token, the session cookie, cross-site request protection;
 * ``live``: the server-sent events that keep an open page current without reloading;
-* ``views``: what the page and the API show of meters, buses and publishers;
+* ``views``: what the page and the API show of meters, buses and faces;
 * ``stats``: per-bus figures (transactions/s, round trips, failed polls, cycle time) and when
   each meter went on- or offline;
-* ``metrics``: the Prometheus exposition, built from the bridge's state at each scrape;
-* ``health``: whether the bridge is healthy (``/healthz``, the systemd watchdog);
-* ``systemd``: ``READY=1``, ``WATCHDOG=1`` and ``STOPPING=1`` over ``$NOTIFY_SOCKET``;
+* ``metrics``: the Prometheus exposition, built from the core's state at each scrape;
 * ``probe``: the container's HEALTHCHECK (``python -m leviton_bridge.http.probe CONFIG``).
 
-Importing this package imports nothing heavy: ``server`` (aiohttp) loads only when the page is
-configured.
+May import: the driver, ``leviton_bridge.config`` and ``leviton_bridge.core``. Never another
+face, the daemon or the command line. Importing the package imports nothing heavy: ``face``
+(aiohttp) loads only when the page is configured.
 """

@@ -3,7 +3,7 @@
 A page opens ``/api/events`` and gets one ``snapshot`` event (everything it shows), then
 ``update`` events: the meters that changed and the buses that finished a cycle since the last
 one, gathered for ``BATCH_S`` so that a bus of many meters is one event, not one per meter.
-Every ``TICK_S`` without news a ``bridge`` event carries the publishers' state and health (and
+Every ``TICK_S`` without news a ``bridge`` event carries the faces' state and health (and
 keeps proxies from closing the stream).
 
 A Series 8000's metering points (24 rows of six values, the bulk of what changes) go only to
@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ..meter_state import CycleReport, MeterState
+from ..core.codec import dumps, iso
+from ..core.meter_state import CycleReport, MeterState
 from . import views
 from .stats import BusStats, MeterTracker
 
 if TYPE_CHECKING:
-    from ..daemon import Bridge
-    from .health import HealthMonitor
+    from ..core.bridge import BridgeCore
 
 BATCH_S: Final = 0.5
 TICK_S: Final = 5.0
@@ -46,10 +46,8 @@ class Encoded(str):
 def encode(data: dict[str, Any]) -> str:
     """A JSON object whose values may be ``Encoded`` text (placed as is)."""
     plain = {key: value for key, value in data.items() if not isinstance(value, Encoded)}
-    text = views.dumps(plain, compact=True)
-    encoded = [
-        f"{views.dumps(key)}:{value}" for key, value in data.items() if isinstance(value, Encoded)
-    ]
+    text = dumps(plain, compact=True)
+    encoded = [f"{dumps(key)}:{value}" for key, value in data.items() if isinstance(value, Encoded)]
     if not encoded:
         return text
     return text[:-1] + ("," if plain else "") + ",".join(encoded) + "}"
@@ -102,7 +100,7 @@ def _with_points(
     for state in shown:
         encoded = state.points_json()  # the MQTT state's, encoded once per poll
         if encoded is not None:
-            parts.append(f"{views.dumps(state.meter_id)}:{encoded}")
+            parts.append(f"{dumps(state.meter_id)}:{encoded}")
     if parts:
         text = f'{text[:-1]},"points":{{{",".join(parts)}}}}}'
     return f"event: {name}\ndata: {text}\n\n".encode()
@@ -113,17 +111,15 @@ class LiveFeed:
 
     def __init__(
         self,
-        bridge: Bridge,
+        core: BridgeCore,
         tracker: MeterTracker,
         stats: list[BusStats],
-        health: HealthMonitor,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bridge = bridge
+        self.core = core
         self.tracker = tracker
         self.stats = {s.poller.config.name: s for s in stats}
-        self.health = health
         self.clock = clock
         self.subscribers: set[Subscriber] = set()
         self._meters: dict[str, MeterState] = {}
@@ -163,7 +159,7 @@ class LiveFeed:
             return
         tracker = self.tracker
         update: dict[str, Any] = {
-            "now": self.clock(),
+            "now": iso(self.clock()),
             "meters": Encoded(
                 "[" + ",".join(views.meter_live_json(s, tracker) for s in meters.values()) + "]"
             ),
@@ -189,9 +185,9 @@ class LiveFeed:
     def snapshot(self, subscriber: Subscriber) -> bytes:
         """Everything the subscriber's page shows, as its first event."""
         tracker = self.tracker
-        states = self.bridge.states
+        states = self.core.states
         data = {
-            "now": self.clock(),
+            "now": iso(self.clock()),
             "catalogue": views.catalogue(),
             "bridge": self.bridge_state(),
             "buses": [views.bus_json(s) for s in self.stats.values()],
@@ -205,7 +201,7 @@ class LiveFeed:
         )
 
     def bridge_state(self) -> dict[str, Any]:
-        return views.bridge_json(self.bridge, self.health.check())
+        return views.bridge_json(self.core.statuses(), self.core.health.check())
 
     def subscribe(self, points: frozenset[str] | None = frozenset()) -> Subscriber:
         subscriber = Subscriber(points)

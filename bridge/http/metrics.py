@@ -15,18 +15,18 @@ reading) and ``reading`` (the catalogue key):
 * per bus: ``leviton_bus_transactions_total``, ``leviton_bus_round_trip_seconds`` (a
   histogram), ``leviton_bus_cycle_seconds``, ``leviton_bus_poll_interval_seconds``,
   ``leviton_bus_cycles_total``;
-* MQTT: ``leviton_mqtt_connected``, ``leviton_mqtt_published_messages_total``,
-  ``leviton_mqtt_reconnects_total``, ``leviton_mqtt_connect_failures_total``;
-* BACnet: ``leviton_bacnet_serving``, ``leviton_bacnet_objects``, and where the BACnet
-  device counts them: ``leviton_bacnet_datagrams_total{verdict}``,
-  ``leviton_bacnet_requests_served_total`` and ``leviton_bacnet_cov_subscriptions``;
-* ``leviton_bridge_healthy``, and the process's own (CPU, memory, open files).
+* per face, the figures its ``status()`` keeps, named by the face: MQTT
+  (``leviton_mqtt_connected``, ``leviton_mqtt_published_messages_total``, ...), BACnet
+  (``leviton_bacnet_serving``, ``leviton_bacnet_objects``,
+  ``leviton_bacnet_datagrams_total{verdict}``, ...);
+* ``leviton_bridge_healthy`` (liveness), ``leviton_bridge_ready`` (readiness), and the
+  process's own (CPU, memory, open files).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -43,8 +43,7 @@ from leviton_driver.catalogue import READINGS, Reading
 from .stats import ROUND_TRIP_BUCKETS, BusStats
 
 if TYPE_CHECKING:
-    from ..daemon import Bridge
-    from .health import HealthMonitor
+    from ..core.bridge import BridgeCore
 
 _UNIT_NAMES: Final = {
     "kWh": "energy_kwh",
@@ -69,21 +68,25 @@ def metric_name(reading: Reading) -> tuple[str, bool]:
 class BridgeCollector(Collector):
     """Everything above, read from the bridge when Prometheus scrapes."""
 
-    def __init__(self, bridge: Bridge, stats: Sequence[BusStats], health: HealthMonitor) -> None:
-        self.bridge = bridge
+    def __init__(self, core: BridgeCore, stats: Sequence[BusStats]) -> None:
+        self.core = core
         self.stats = list(stats)
-        self.health = health
 
     def collect(self) -> Iterator[Metric]:
         yield from self._readings()
         yield from self._meters()
         yield from self._buses()
-        yield from self._publishers()
+        yield from self._faces()
+        health = self.core.health
         healthy = GaugeMetricFamily(
-            "leviton_bridge_healthy", "1 while /healthz answers 200, else 0"
+            "leviton_bridge_healthy", "1 while /healthz answers 200 (the core polls), else 0"
         )
-        healthy.add_metric([], 1.0 if self.health.check().ok else 0.0)
-        yield healthy
+        healthy.add_metric([], 1.0 if health.check().ok else 0.0)
+        ready = GaugeMetricFamily(
+            "leviton_bridge_ready", "1 while /readyz answers 200 (every face up), else 0"
+        )
+        ready.add_metric([], 1.0 if health.readiness().ok else 0.0)
+        yield from (healthy, ready)
 
     def _readings(self) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
@@ -99,7 +102,7 @@ class BridgeCollector(Collector):
                     name, f"Meter readings{unit}, by reading", labels=READING_LABELS
                 )
             family_of[key] = families[name]
-        for state in self.bridge.states:
+        for state in self.core.states:
             snapshot = state.snapshot
             if snapshot is None:
                 continue
@@ -135,7 +138,7 @@ class BridgeCollector(Collector):
             "The meter's name and what it says it is (always 1)",
             labels=[*labels, "name", "unit", "series", "model", "firmware", "program_id"],
         )
-        for state in self.bridge.states:
+        for state in self.core.states:
             ids = [state.bus.name, state.meter_id]
             available.add_metric(ids, 1.0 if state.available else 0.0)
             if state.snapshot is not None:
@@ -196,80 +199,26 @@ class BridgeCollector(Collector):
             cycles.add_metric([name], stats.poller.cycles)
         yield from (transactions, round_trip, cycle, interval, cycles)
 
-    def _publishers(self) -> Iterator[Metric]:
-        mqtt = self.bridge.mqtt
-        if self.bridge.config.mqtt is not None:
-            connected = GaugeMetricFamily(
-                "leviton_mqtt_connected", "1 while connected to the MQTT broker"
-            )
-            connected.add_metric(
-                [], 1.0 if mqtt is not None and mqtt.disconnected_since is None else 0.0
-            )
-            published = CounterMetricFamily(
-                "leviton_mqtt_published_messages", "Messages handed to the broker connection"
-            )
-            published.add_metric([], mqtt.published if mqtt is not None else 0)
-            reconnects = CounterMetricFamily(
-                "leviton_mqtt_reconnects", "Connections to the broker after the first"
-            )
-            reconnects.add_metric([], max(0, mqtt.connections - 1) if mqtt is not None else 0)
-            failures = CounterMetricFamily(
-                "leviton_mqtt_connect_failures", "Connection attempts that failed"
-            )
-            failures.add_metric([], mqtt.connect_failures if mqtt is not None else 0)
-            yield from (connected, published, reconnects, failures)
-        bacnet = self.bridge.bacnet
-        if self.bridge.config.bacnet is not None:
-            serving = GaugeMetricFamily(
-                "leviton_bacnet_serving", "1 while the BACnet/IP device is serving"
-            )
-            serving.add_metric([], 1.0 if bacnet is not None and bacnet.app is not None else 0.0)
-            objects = GaugeMetricFamily("leviton_bacnet_objects", "BACnet objects of the meters")
-            objects.add_metric([], len(bacnet.objects) if bacnet is not None else 0)
-            yield from (serving, objects)
-            yield from _bacnet_counts(bacnet)
+    def _faces(self) -> Iterator[Metric]:
+        """The figures each face keeps (``FaceStatus.figures``), named by the face."""
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for status in self.core.statuses():
+            for figure in status.figures:
+                family = families.get(figure.name)
+                if family is None:
+                    kind = CounterMetricFamily if figure.counter else GaugeMetricFamily
+                    family = families[figure.name] = kind(
+                        figure.name, figure.help, labels=sorted(figure.labels)
+                    )
+                family.add_metric(
+                    [figure.labels[label] for label in sorted(figure.labels)], float(figure.value)
+                )
+        yield from families.values()
 
 
-def _bacnet_counts(bacnet: object) -> Iterator[Metric]:
-    """What the BACnet device counts, where it counts it: its COV service (``cov``, whose
-    length is the subscriptions held) and its ingress (``ingress.verdicts``: datagrams by what
-    became of them); ``requests_served`` and ``cov_subscriptions`` if it says so directly.
-    Read defensively: a figure the device does not keep is left out, not made up."""
-    verdicts = getattr(getattr(bacnet, "ingress", None), "verdicts", None)
-    served = getattr(bacnet, "requests_served", None)
-    if isinstance(verdicts, Mapping):
-        datagrams = CounterMetricFamily(
-            "leviton_bacnet_datagrams",
-            "BACnet/IP datagrams received, by what became of them (fast: answered from the "
-            "object cache; passed: handled by the BACnet stack; the rest refused or dropped)",
-            labels=["verdict"],
-        )
-        for verdict, count in sorted(verdicts.items()):
-            datagrams.add_metric([str(verdict)], count)
-        yield datagrams
-        if served is None:
-            served = int(verdicts.get("fast", 0)) + int(verdicts.get("passed", 0))
-    if isinstance(served, int):
-        family = CounterMetricFamily(
-            "leviton_bacnet_requests_served", "BACnet requests the device answered or handled"
-        )
-        family.add_metric([], served)
-        yield family
-    subscriptions = getattr(bacnet, "cov_subscriptions", None)
-    cov = getattr(bacnet, "cov", None)
-    if subscriptions is None and cov is not None and hasattr(cov, "__len__"):
-        subscriptions = len(cov)
-    if isinstance(subscriptions, int):
-        gauge = GaugeMetricFamily(
-            "leviton_bacnet_cov_subscriptions", "COV subscriptions the device holds"
-        )
-        gauge.add_metric([], subscriptions)
-        yield gauge
-
-
-def registry(bridge: Bridge, stats: Sequence[BusStats], health: HealthMonitor) -> CollectorRegistry:
+def registry(core: BridgeCore, stats: Sequence[BusStats]) -> CollectorRegistry:
     """A registry of this bridge alone (not the process-wide default one)."""
     collectors = CollectorRegistry(auto_describe=False)
-    collectors.register(BridgeCollector(bridge, stats, health))
+    collectors.register(BridgeCollector(core, stats))
     ProcessCollector(registry=collectors)
     return collectors

@@ -25,8 +25,8 @@ from typing import Final
 
 from aiohttp import web
 
-from ..settings import HttpConfig
-from ..validators import is_loopback
+from ..config.settings import HttpConfig
+from ..config.validators import is_loopback
 
 SESSION_COOKIE: Final = "leviton_bridge_session"
 CSRF_HEADER: Final = "X-CSRF-Token"

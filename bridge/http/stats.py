@@ -18,8 +18,8 @@ from typing import Final
 
 from leviton_driver.connection import PacketTrace
 
-from ..meter_state import CycleReport, MeterState
-from ..poller import BusPoller
+from ..core.meter_state import CycleReport, MeterState
+from ..core.poller import BusPoller
 
 #: Upper bounds (seconds) of the round-trip histogram's buckets; a Modbus answer at 9600 baud
 #: takes 10-40 ms on the wire, a gateway adds its own share, and 1 s is the default timeout.

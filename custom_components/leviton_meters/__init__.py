@@ -27,7 +27,14 @@ from .coordinator import (
     meter_unique_id,
     report_identity_changed,
 )
-from .driver import ConfigurationError, MeterError, Profile, async_detect_meter, load_profile
+from .driver import (
+    ConfigurationError,
+    LevitonMeter,
+    MeterError,
+    Profile,
+    async_identify_meter,
+    load_profile,
+)
 from .link import async_open_link, link_settings
 from .scheduler import async_scheduler_for
 
@@ -115,8 +122,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
                 translation_placeholders={"error": str(err)},
             ) from err
     link = async_open_link(hass, entry, settings, unit_id)
-    try:
-        meter = await async_detect_meter(
+
+    async def identify() -> LevitonMeter:
+        """The meter at the entry's unit id, identified (at setup, and again whenever the
+        supervision's policy says)."""
+        return await async_identify_meter(
             link.unit,
             unit_id=unit_id,
             where=link.where,
@@ -125,6 +135,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
             trace=link.trace,
             derived_power=entry.options.get(CONF_DERIVED_POWER, True),
         )
+
+    try:
+        meter = await identify()
     except MeterError as err:
         await link.release()
         raise ConfigEntryNotReady(
@@ -149,7 +162,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: LevitonConfigEntry) -> b
             translation_placeholders=placeholders,
         )
     ir.async_delete_issue(hass, DOMAIN, f"identity_changed_{entry.entry_id}")
-    coordinator = LevitonCoordinator(hass, entry, link, meter)
+    coordinator = LevitonCoordinator(hass, entry, link, meter, identify)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     scheduler = async_scheduler_for(hass, settings.params.endpoint, settings.url)

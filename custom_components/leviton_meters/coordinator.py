@@ -1,10 +1,16 @@
-"""Polling one Leviton meter: a DataUpdateCoordinator per config entry."""
+"""Polling one Leviton meter: a DataUpdateCoordinator per config entry.
+
+How the meter is watched (retry within a poll, failed polls before unavailable, backoff of a
+silent meter, identity checks, re-identification, seeded totals) is the driver's
+``MeterSupervisor``, the same policy the bridge runs; this coordinator hands each poll's
+outcome to the entities, and adds what only Home Assistant has: repairs, and totals restored
+from its own state.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -12,7 +18,6 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
-from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_SCAN_INTERVAL,
@@ -23,13 +28,20 @@ from .const import (
     MANUFACTURER,
     UNREACHABLE_REPAIR_AFTER,
 )
-from .driver import DemandResetResult, Identity, LevitonError, LevitonMeter, MeterError, Snapshot
+from .driver import (
+    DemandResetResult,
+    Identity,
+    LevitonError,
+    LevitonMeter,
+    MeterSupervisor,
+    Snapshot,
+    SupervisionSettings,
+    Verdict,
+)
+from .driver.supervision import MeterFactory
 from .link import MeterLink
 
 _LOGGER = logging.getLogger(__name__)
-
-#: How often a running meter's identity registers are read to notice a swapped meter.
-IDENTITY_CHECK_INTERVAL: Final = timedelta(hours=1)
 
 type LevitonConfigEntry = ConfigEntry[LevitonCoordinator]
 
@@ -53,7 +65,12 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     config_entry: LevitonConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: LevitonConfigEntry, link: MeterLink, meter: LevitonMeter
+        self,
+        hass: HomeAssistant,
+        entry: LevitonConfigEntry,
+        link: MeterLink,
+        meter: LevitonMeter,
+        identify: MeterFactory,
     ) -> None:
         interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
         # No timer of its own: the bus's scheduler reads the meters of a link back to back
@@ -71,16 +88,31 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         self.read_seconds: float | None = None
         """How long the meter's last read took (the line time it needs per poll)."""
         self.link = link
-        self.meter = meter
         self.unreachable_since: float | None = None
-        self._identity_checked_at = dt_util.utcnow()
-        self._other_meter: str | None = None
-        """What differs about the meter answering instead of ours, while one does."""
-        self.failed_polls = 0
-        """Polls in a row that failed (0 after any answer)."""
-        self.unavailable_after: int = entry.options.get(
-            CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER
+        self.supervisor = MeterSupervisor(
+            name=f"{entry.title} (unit {meter.unit_id} on {link.where})",
+            identify=identify,
+            meter=meter,
+            settings=SupervisionSettings(
+                offline_after=entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER),
+                # Home Assistant asks its user (a repair) before another meter's totals join the
+                # recorded history, and its coordinator logs unavailability itself.
+                adopt_other_meter=False,
+                log_availability=False,
+            ),
+            interval=float(interval),
+            clock=hass.loop.time,
+            available=True,  # it answered identification just now
         )
+        self._reported_other: int | None = None
+        """The program id of the other meter the repair names, while one answers."""
+
+    @property
+    def meter(self) -> LevitonMeter:
+        """The meter identified at setup (a meter found instead is never adopted here)."""
+        meter = self.supervisor.meter
+        assert meter is not None
+        return meter
 
     @property
     def identity(self) -> Identity:
@@ -92,68 +124,53 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     def unique_id(self) -> str:
         return self.config_entry.unique_id or self.config_entry.entry_id
 
-    async def _async_update_data(self) -> Snapshot:
-        try:
-            started = self.hass.loop.time()
-            await self._check_identity()
-            # One more try within the poll while the sensors show available (a lost frame is
-            # not an outage); once they show unavailable, a try costs one timeout.
-            snapshot = await self.meter.async_read(retry=self.failed_polls < self.unavailable_after)
-        except MeterError as err:
-            self.failed_polls += 1
-            self._note_unreachable()
-            if self.failed_polls < self.unavailable_after and self.data is not None:
-                # One lost frame is not an outage: keep the last values a while.
-                self.logger.debug(
-                    "%s: poll %d of %d failed before unavailable: %s",
-                    self.name,
-                    self.failed_polls,
-                    self.unavailable_after,
-                    err,
-                )
-                return self.data
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="meter_unreachable",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        self.read_seconds = self.hass.loop.time() - started
-        self.failed_polls = 0
-        self._note_reachable()
-        return snapshot
+    def due(self) -> bool:
+        """Whether the scheduler should read the meter this pass (a silent meter is backed
+        off, as the driver's supervision says)."""
+        if self.supervisor.due():
+            return True
+        self._note_unreachable()  # a backed-off meter's hour still counts towards the repair
+        return False
 
-    async def _check_identity(self) -> None:
-        """Notice a meter swapped for another at the same unit id, before its totals mix in:
-        hourly, after two failed polls in a row (a swap takes the meter off the bus for longer
-        than a lost frame does), and at every poll while another meter answers."""
-        now = dt_util.utcnow()
-        if (
-            self._other_meter is None
-            and self.failed_polls < 2
-            and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
-        ):
-            return
-        check = await self.meter.async_check_identity()
-        self._identity_checked_at = now
-        if not check.same:
-            # Another meter now answers here: stop before its totals mix into this one's, and
-            # check again at every poll (not hourly) until the user accepts it or ours is back.
-            self._other_meter = check.change
-            before = self.identity.program_id
+    async def _async_update_data(self) -> Snapshot:
+        started = self.hass.loop.time()
+        outcome = await self.supervisor.async_poll()
+        if outcome.verdict is Verdict.READ and outcome.snapshot is not None:
+            self.read_seconds = self.hass.loop.time() - started
+            self._note_reachable()
+            self._clear_other_meter()
+            return outcome.snapshot
+        if outcome.verdict is Verdict.OTHER_METER and outcome.other is not None:
+            # Another meter now answers here: nothing is read, so its totals never mix into
+            # this one's, until the user accepts it (the repair) or ours is back.
+            other = outcome.other
+            self._reported_other = other.program_id
             placeholders = report_identity_changed(
                 self.hass,
                 self.config_entry,
-                f"{self.meter.series.family}_{check.program_id}",
-                str(before),
-                str(check.program_id) if check.program_id is not None else "?",
+                f"{self.meter.series.family}_{other.program_id}",
+                str(self.identity.program_id),
+                str(other.program_id) if other.program_id is not None else "?",
             )
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="identity_changed",
                 translation_placeholders=placeholders,
             )
-        if self._other_meter is not None:
-            self._other_meter = None
+        self._note_unreachable()
+        error = str(outcome.error) if outcome.error is not None else "no answer"
+        if outcome.verdict is Verdict.FAILED and self.data is not None:
+            # One lost frame is not an outage: keep the last values a while.
+            return self.data
+        raise UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="meter_unreachable",
+            translation_placeholders={"error": error},
+        )
+
+    def _clear_other_meter(self) -> None:
+        if self._reported_other is not None:  # ours is back
+            self._reported_other = None
             ir.async_delete_issue(
                 self.hass, DOMAIN, f"identity_changed_{self.config_entry.entry_id}"
             )
@@ -185,7 +202,7 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_reset_peak_demand(self) -> DemandResetResult:
         """Reset the meter's peak demand and publish the readings at once."""
         try:
-            result = await self.meter.async_reset_peak_demand()
+            result = await self.supervisor.async_reset_peak_demand()
         except LevitonError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -197,10 +214,11 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
         return result
 
     def seed_total(self, point: int | None, key: str, value: float) -> None:
-        """Start a total's glitch guard from a value restored after a restart. The first poll
-        ran before the entities were added, so the guard may hold a value already: a higher
-        restored total still wins (totals never go backwards)."""
-        self.meter.seed_total(point, key, value)
+        """Start a total's glitch guard from a value restored after a restart (Home
+        Assistant's own restore, which the entry's unique id ties to this meter). The first
+        poll ran before the entities were added, so the guard may hold a value already: a
+        higher restored total still wins (totals never go backwards)."""
+        self.supervisor.seed_totals({(point, key): value})
 
     def device_info(self, point: int | None = None) -> DeviceInfo:
         """The meter (or one of its metering points) as a device. The program id is its own

@@ -68,7 +68,7 @@ def _coordinator_diagnostics(coordinator: LevitonCoordinator) -> dict[str, Any]:
         ),
         "last_update_success": coordinator.last_update_success,
         "poll_interval_seconds": coordinator.poll_interval.total_seconds(),
-        "failed_polls_in_a_row": coordinator.failed_polls,
+        "failed_polls_in_a_row": coordinator.supervisor.failures,
         "last_read_seconds": coordinator.read_seconds,
         "errors": dict(meter.errors),
         "implausible_totals_ignored": meter.suppressed,

@@ -124,7 +124,8 @@ class BusScheduler:
         """Read every meter that is due, one after another."""
         self.passes += 1
         number = self.passes
-        due = [member for member in self.members if number % member.every == 0]
+        # due() last: it counts down a silent meter's backoff only on the passes it is due.
+        due = [member for member in self.members if number % member.every == 0 and member.due()]
         loop = self.hass.loop
         started = loop.time()
         for member in due:

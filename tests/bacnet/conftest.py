@@ -21,11 +21,11 @@ from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
 
-from leviton_bridge import bacnet_mapping as mapping
-from leviton_bridge.bacnet import BacnetPublisher
-from leviton_bridge.config import BridgeConfig, parse_config
-from leviton_bridge.daemon import Bridge
-from leviton_bridge.poller import BusPoller
+from leviton_bridge.bacnet import mapping
+from leviton_bridge.bacnet.face import BacnetFace
+from leviton_bridge.config import BridgeConfig
+from leviton_bridge.core.poller import BusPoller
+from leviton_bridge.daemon import Bridge, parse
 from leviton_bridge.simulator import MeterSimulator
 from support import PATIENCE, free_port, until
 from support.inprocess import StartSimulator, start_simulator
@@ -49,7 +49,7 @@ def bridge_config(buses: list[dict[str, Any]], *, port: int, **bacnet: Any) -> B
         },
         "log_level": "debug",
     }
-    return parse_config(data, "test")
+    return parse(data, "test")
 
 
 def bus(name: str, url: str, *meters: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class RunningBridge:
     address: Address
 
     @property
-    def publisher(self) -> BacnetPublisher:
+    def publisher(self) -> BacnetFace:
         assert self.bridge.bacnet is not None
         return self.bridge.bacnet
 

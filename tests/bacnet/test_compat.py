@@ -24,8 +24,7 @@ from bacpypes3.pdu import PDU, Address, IPv4Address
 from bacpypes3.primitivedata import ObjectType, Real
 from bacpypes3.vendor import get_vendor_info
 
-from leviton_bridge import bacnet_mapping as mapping
-from leviton_bridge.bacnet import compat
+from leviton_bridge.bacnet import compat, mapping
 from leviton_bridge.bacnet.objects import (
     OBJECT_CLASSES,
     BridgeDevice,
@@ -33,7 +32,7 @@ from leviton_bridge.bacnet.objects import (
     MeterLargeAnalogValue,
     MeterResetValue,
 )
-from leviton_bridge.settings import MeterConfig
+from leviton_bridge.config.settings import MeterConfig
 from support import PATIENCE, free_port
 
 INTERNAL = "bacpypes3 {version}: the internal {name!r} that bridge/bacnet/compat.py uses {what}"

@@ -16,8 +16,9 @@ from bacpypes3.apdu import ReadPropertyMultipleRequest, ReadPropertyRequest
 from bacpypes3.basetypes import PropertyIdentifier, PropertyReference, ReadAccessSpecification
 from bacpypes3.primitivedata import ObjectIdentifier
 
-from leviton_bridge.bacnet import BacnetPublisher, MeterObject
+from leviton_bridge.bacnet.face import BacnetFace
 from leviton_bridge.bacnet.fastpath import TEMPLATES
+from leviton_bridge.bacnet.objects import MeterObject
 from support import until
 from support.inprocess import StartSimulator
 
@@ -36,7 +37,7 @@ class Bench:
     peer: RawPeer
 
     @property
-    def publisher(self) -> BacnetPublisher:
+    def publisher(self) -> BacnetFace:
         return self.bridge.publisher
 
     async def ask(self, datagram: bytes, *, fast: bool) -> tuple[bytes, bool]:
@@ -111,7 +112,7 @@ def rpm(
     )
 
 
-def one_of_each_class(publisher: BacnetPublisher) -> list[MeterObject]:
+def one_of_each_class(publisher: BacnetFace) -> list[MeterObject]:
     seen: dict[type, MeterObject] = {}
     for obj in publisher.objects:
         seen.setdefault(type(obj), obj)

@@ -13,8 +13,9 @@ from bacpypes3.basetypes import EngineeringUnits
 from bacpypes3.primitivedata import ObjectType
 from modbus_connection.mock import MockModbusConnection
 
-from leviton_bridge import bacnet_mapping as mapping
+from leviton_bridge.bacnet import ede, mapping
 from leviton_bridge.config import BacnetConfig, ConfigError, MeterConfig, parse_config, slug
+from leviton_bridge.daemon import parse
 from leviton_driver import Identity, LevitonMeter, Profile, configured_meter, load_profile
 from leviton_driver.catalogue import (
     READINGS,
@@ -373,7 +374,7 @@ def test_loading_a_config_reports_bacnet_clashes() -> None:
     """check-config and run refuse a configuration the BACnet device could not serve."""
     first, second = colliding_bus_names()
     with pytest.raises(ConfigError) as caught:
-        parse_config(
+        parse(
             {
                 "buses": [
                     {"name": first, "connect": "tcp://10.0.0.1:502", "meters": [{"unit": 1}]},
@@ -421,7 +422,7 @@ def test_ede_document_layout() -> None:
     assert cfg.bacnet is not None
     meter = cfg.meters[0]
     specs = mapping.meter_objects(meter, meter_of("1000"))
-    text, count = mapping.ede_document(
+    text, count = ede.ede_document(
         cfg.bacnet, reversed(specs), notes=["a note"], today=date(2025, 1, 2)
     )
     assert count == len(specs) + 1

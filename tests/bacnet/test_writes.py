@@ -27,8 +27,8 @@ from bacpypes3.constructeddata import SequenceOf
 from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import CharacterString, Enumerated, Null, ObjectIdentifier, Real
 
-from leviton_bridge.meter_state import MeterState, ResetOutcome
-from leviton_bridge.poller import RESET_COALESCE_S
+from leviton_bridge.core.faces import ResetOutcome
+from leviton_bridge.core.poller import RESET_COALESCE_S
 from leviton_bridge.simulator import MeterSimulator
 from support import SteppedClock, until
 from support.inprocess import StartSimulator
@@ -195,14 +195,17 @@ class Resettable:
     def __init__(self, bridge: RunningBridge, client: Client, sim: MeterSimulator) -> None:
         self.bridge, self.client, self.sim = bridge, client, sim
         self.calls: list[str] = []
-        publisher = bridge.publisher
-        reset = publisher._reset
+        core = bridge.bridge.core
+        reset = core.reset_peak_demand
 
-        async def counted(state: MeterState) -> ResetOutcome:
+        async def counted(meter_id: str, origin: str) -> ResetOutcome:
+            state = core.state(meter_id)
+            assert state is not None
+            assert origin == "bacnet"
             self.calls.append(state.config.name)
-            return await reset(state)
+            return await reset(meter_id, origin)
 
-        publisher._reset = counted
+        core.reset_peak_demand = counted  # type: ignore[method-assign]
         self.clock = SteppedClock()
         bridge.poller.clock = self.clock
 

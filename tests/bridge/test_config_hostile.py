@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from leviton_bridge.config import ConfigError, load_config
-from leviton_bridge.daemon import Bridge
-from leviton_bridge.settings import BridgeConfig
+from leviton_bridge.config import ConfigError
+from leviton_bridge.config.settings import BridgeConfig
+from leviton_bridge.daemon import Bridge, load
 from leviton_driver.connection import parse_url
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ CASES: list[tuple[str, bytes, str]] = [
 def _load(tmp_path: Path, data: bytes) -> BridgeConfig:
     path = tmp_path / "bridge.yaml"
     path.write_bytes(data)
-    return load_config(path)
+    return load(path)  # as check-config and run read it: the faces' checks too
 
 
 @pytest.mark.parametrize(("data", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -287,9 +287,9 @@ def test_mutated_example_is_accepted_or_refused_in_words(tmp_path: Path, seed: i
     for bus in config.buses:
         parse_url(bus.connect)
     if config.bacnet is not None:
-        from leviton_bridge.bacnet import BacnetPublisher
+        from leviton_bridge.bacnet.face import BacnetFace
 
-        BacnetPublisher(config.bacnet, bridge.states, bridge.reset_peak_demand)
+        BacnetFace(bridge.core, config.bacnet)
 
 
 def test_the_example_itself_is_accepted(tmp_path: Path) -> None:

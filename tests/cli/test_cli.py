@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from leviton_bridge import demo
-from leviton_bridge.cli import main
+from leviton_bridge.cli import demo, main
 from leviton_bridge.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
 from leviton_driver import Bus
 from leviton_driver.profile import DEFAULT_PROFILE_PATH
@@ -151,15 +150,18 @@ def check_series_1000_2000_json(data: dict[str, Any], meter: SimulatedMeter) -> 
     assert "points" not in data
     assert "point_count" not in data
     readings = data["readings"]
-    # Derived power needs several polls; one read leaves it out rather than printing null.
+    # Every reading of the meter, as in every JSON the bridge writes (core.codec); derived
+    # power needs several polls, so one read knows it as null.
     assert set(readings) == {
         "energy_delivered",
         "energy_received",
         "peak_demand",
+        "derived_power",
         "demand_reset_count",
         "uptime",
         "program_id",
     }
+    assert readings["derived_power"] is None
     assert readings["program_id"] == meter.program_id
     assert readings["energy_delivered"] == pytest.approx(meter.energy_delivered(), abs=0.1)
     assert readings["energy_received"] == pytest.approx(spec.export, abs=0.05)
@@ -1025,7 +1027,7 @@ def test_help_does_not_start_pymodbus() -> None:
     """``--help`` answers at once: the simulator's pymodbus server is imported only to serve."""
     code = (
         "import sys\n"
-        "from leviton_bridge.cli import build_parser\n"
+        "from leviton_bridge.cli.main import build_parser\n"
         "build_parser().format_help()\n"
         "assert 'pymodbus.server' not in sys.modules, sorted(m for m in sys.modules if 'pymodbus' in m)\n"
     )

@@ -836,7 +836,7 @@ async def test_options_poll_interval_and_derived_power(
     }
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.poll_interval.total_seconds() == 60
-    assert entry.runtime_data.unavailable_after == 5
+    assert entry.runtime_data.supervisor.settings.offline_after == 5
     assert hass.states.get(power) is None
     assert entity_registry.async_get(power) is None
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None

@@ -284,8 +284,11 @@ async def test_coordinator_needs_an_identified_meter(
     async def release() -> None:
         return None
 
+    async def identify() -> Series1000Meter:
+        raise AssertionError("not asked: the coordinator is never polled here")
+
     meter_link = MeterLink(unit=meter.unit, where=settings.url, release=release)
-    coordinator = LevitonCoordinator(hass, entry, meter_link, meter)
+    coordinator = LevitonCoordinator(hass, entry, meter_link, meter, identify)
     with pytest.raises(HomeAssistantError, match="has not been identified"):
         coordinator.identity  # noqa: B018
     await meter.async_identify()

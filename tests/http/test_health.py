@@ -1,8 +1,9 @@
-"""``/healthz`` and the systemd notifications follow the bridge's health: the MQTT broker
-stopped past the publisher's reconnect backoff, a bus whose polling stopped, shutting down.
+"""Liveness (``/healthz``, the systemd watchdog) follows the core: a bus whose polling stopped
+or stalled, shutting down. Readiness (``/readyz``) follows the faces: a broker away makes the
+bridge degraded and not ready, never unhealthy, so nothing restarts it for that.
 
-No test waits out the 90-second grace period: the health monitor's clock is stepped past it
-(``SteppedClock``) once the bridge has noticed that the broker is gone.
+No test waits out the stall limit: the health monitor's clock is stepped past it
+(``SteppedClock``) while a bus's cycle is held.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from leviton_bridge.http.health import MQTT_GRACE_S
-from leviton_bridge.http.systemd import sd_notify, watchdog_interval
+from leviton_bridge.core.health import STALL_S
+from leviton_bridge.core.systemd import sd_notify, watchdog_interval
 from support import PATIENCE, SteppedClock, until
 from support.inprocess import StartSimulator
 from support.mosquitto import Broker
@@ -27,49 +29,88 @@ from support.running import RunBridge
 from support.statuspage import bridge_config
 
 
-async def healthz(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
-    async with http.get(url + "healthz") as answer:
+async def healthz(http: aiohttp.ClientSession, url: str, path: str = "healthz") -> tuple[int, str]:
+    async with http.get(url + path) as answer:
         return answer.status, await answer.text()
 
 
-async def test_healthz_follows_the_mqtt_broker(
+async def test_a_broker_outage_degrades_the_bridge_but_it_stays_alive(
     mosquitto: Broker,
     start_simulator: StartSimulator,
     run_bridge: RunBridge,
     http: aiohttp.ClientSession,
 ) -> None:
     _sim, url = await start_simulator("1:2000:load=0")
-    clock = SteppedClock()
-    running = await run_bridge(
-        bridge_config(mosquitto, url, 1),
-        prepare=lambda bridge: setattr(bridge.health, "clock", clock),
-    )
-    publisher = running.bridge.mqtt
-    assert publisher is not None
+    running = await run_bridge(bridge_config(mosquitto, url, 1))
+    publisher = running.mqtt
     await publisher.wait_until(lambda: publisher.connections >= 1)
     assert await healthz(http, running.url) == (200, "ok\n")
+    assert await healthz(http, running.url, "readyz") == (200, "ready\n")
 
     mosquitto.stop()
     failures = publisher.connect_failures
     await publisher.wait_until(lambda: publisher.connect_failures > failures)
-    # Within the backoff: still healthy, and saying that it is reconnecting.
+    # However long the broker stays away: alive (polling goes on), degraded, not ready.
     status, text = await healthz(http, running.url)
     assert status == 200
-    assert f"MQTT broker {mosquitto.url}: reconnecting for" in text
-    clock.advance(MQTT_GRACE_S + 1)
-    status, text = await healthz(http, running.url)
-    assert status == 503
     lines = text.splitlines()
-    assert lines[0] == "unhealthy"
-    assert lines[1].startswith(f"MQTT broker {mosquitto.url}: no connection for ")
-    assert "connection refused" in lines[1]
+    assert lines[0] == "ok"
+    assert lines[1].startswith("degraded: MQTT is down: cannot connect: connection refused")
+    status, text = await healthz(http, running.url, "readyz")
+    assert status == 503
+    assert text.splitlines()[:2] == ["not ready", lines[1].removeprefix("degraded: ")]
+    cycles = running.poller.cycles
+    await running.poller.wait_for_cycle(cycles + 2)  # and the meters are still polled
 
     mosquitto.start()
+
+    async def ready() -> bool:
+        return (await healthz(http, running.url, "readyz"))[0] == 200
+
+    await until(ready, "/readyz back to 200 once the broker is back")
+    assert await healthz(http, running.url) == (200, "ok\n")
+
+
+async def test_healthz_when_a_bus_stalls(
+    mosquitto: Broker,
+    start_simulator: StartSimulator,
+    run_bridge: RunBridge,
+    http: aiohttp.ClientSession,
+) -> None:
+    """A bus whose cycle never ends (a bug, a hung link) fails liveness once it has finished no
+    cycle for longer than ``stalled_after``: that is what a restart cures."""
+    _sim, url = await start_simulator("1:2000:load=0")
+    clock = SteppedClock()
+    held = asyncio.Event()
+    entered = asyncio.Event()
+
+    def prepare(bridge: Any) -> None:
+        bridge.health.clock = clock
+        poller = bridge.pollers[0]
+        poll_meter = poller.poll_meter
+
+        async def hanging(state: Any) -> bool:
+            if poller.cycles >= 3:
+                entered.set()
+                await held.wait()
+            return bool(await poll_meter(state))
+
+        poller.poll_meter = hanging
+
+    running = await run_bridge(bridge_config(mosquitto, url, 1), prepare=prepare)
+    await entered.wait()
+    assert (await healthz(http, running.url))[0] == 200  # the monitor sees the held cycle
+    clock.advance(STALL_S + 1)
+    status, text = await healthz(http, running.url)
+    assert status == 503
+    assert text.splitlines()[1].startswith("bus lab: no poll cycle has finished for ")
+    held.set()
+    await running.poller.wait_for_cycle(running.poller.cycles)
 
     async def healthy() -> bool:
         return (await healthz(http, running.url))[0] == 200
 
-    await until(healthy, "/healthz back to 200 once the broker is back")
+    await until(healthy, "/healthz back to 200 once the bus cycles again")
 
 
 async def test_healthz_when_a_bus_stops_polling(
@@ -138,39 +179,34 @@ async def test_systemd_ready_watchdog_and_stopping(
     notify_socket: socket.socket,
     start_simulator: StartSimulator,
     run_bridge: RunBridge,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """(mosquitto speaks sd_notify too: it starts before $NOTIFY_SOCKET is set, and again
-    without it.)"""
+    """A broker away keeps the watchdog fed (degraded, said in STATUS=); a bus that stops
+    polling stops it, so that systemd restarts the bridge. (mosquitto speaks sd_notify too:
+    it starts before $NOTIFY_SOCKET is set.)"""
     _sim, url = await start_simulator("1:2000:load=0")
-    clock = SteppedClock()
-    running = await run_bridge(
-        bridge_config(mosquitto, url, 1),
-        prepare=lambda bridge: setattr(bridge.health, "clock", clock),
-    )
+    running = await run_bridge(bridge_config(mosquitto, url, 1))
     told = Notifications(notify_socket)
     ready = await told.wait_for("READY=1")
     assert "STATUS=polling 1 meter(s)" in told.messages[ready]
     fed = await told.wait_for("WATCHDOG=1", after=ready)
-    publisher = running.bridge.mqtt
-    assert publisher is not None
+    publisher = running.mqtt
     await publisher.wait_until(lambda: publisher.connections >= 1)
 
-    # The broker gone past the backoff: no more WATCHDOG=1, and systemd's status says why.
     mosquitto.stop()
-    await until(lambda: publisher.disconnected_since is not None, "the broker missed")
-    clock.advance(MQTT_GRACE_S + 1)
-    unhealthy = await told.wait_for("STATUS=unhealthy: MQTT broker", after=fed)
+    degraded = await told.wait_for("STATUS=running; degraded: MQTT is down", after=fed)
+    assert "WATCHDOG=1" in told.messages[degraded]
+    fed_while_degraded = await told.wait_for("WATCHDOG=1", after=degraded + 1)
+
+    task = running.bridge.tasks[0]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    unhealthy = await told.wait_for("STATUS=unhealthy: bus lab", after=fed_while_degraded)
     assert "WATCHDOG=1" not in told.messages[unhealthy]
-    with monkeypatch.context() as without:
-        without.delenv("NOTIFY_SOCKET")
-        mosquitto.start()
-    fed_again = await told.wait_for("WATCHDOG=1", after=unhealthy)
-    assert not any("WATCHDOG=1" in m for m in told.messages[unhealthy:fed_again])
-    assert "STATUS=running" in told.messages[fed_again]
 
     await running.stop()
-    await told.wait_for("STOPPING=1", after=fed_again)
+    stopping = await told.wait_for("STOPPING=1", after=unhealthy)
+    assert not any("WATCHDOG=1" in m for m in told.messages[unhealthy:stopping])
 
 
 def test_sd_notify_outside_systemd_and_on_an_abstract_socket(

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
+from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.meter_state import CycleReport
 from support import PATIENCE
 from support.bridge_process import BridgeProcess
 from support.inprocess import start_simulator

@@ -8,8 +8,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from leviton_bridge.core.poller import RESET_COALESCE_S
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.poller import RESET_COALESCE_S
 from leviton_bridge.simulator import LineSettings
 from support import SteppedClock
 from support.inprocess import StartSimulator

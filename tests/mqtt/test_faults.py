@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.meter_state import CycleReport
 from leviton_bridge.simulator import MeterSpec
-from leviton_driver import IDENTITY_CHECK_INTERVAL_S
+from leviton_driver import DEFAULT_SETTINGS
 from support import SteppedClock
 from support.echo import echo_gateway
 from support.inprocess import StartSimulator
@@ -24,7 +24,7 @@ from .conftest import Broker, RunBridge, Watcher, bridge_config, bus, fast
 
 __all__ = ["echo_gateway"]  # a fixture
 
-SWAP_WARNING = "another meter answers at unit"
+SWAP_WARNING = "another meter answers at its unit id"
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -200,7 +200,7 @@ async def test_an_8_point_meter_replaced_by_a_24_point_one_gets_24_points(
     how: str,
 ) -> None:
     """After an outage the bridge identifies the meter afresh; without one, the periodic
-    identity check (every ``IDENTITY_CHECK_INTERVAL_S``) finds the new point count."""
+    identity check (every ``identity_check_interval``) finds the new point count."""
     sim, url = await start_simulator("1:8000-8", "2:2000")
     watcher = await watch(mosquitto)
     clock = SteppedClock()
@@ -220,7 +220,7 @@ async def test_an_8_point_meter_replaced_by_a_24_point_one_gets_24_points(
         undo()
     else:
         sim.replace(MeterSpec.parse("1:8000-24"))
-        clock.advance(IDENTITY_CHECK_INTERVAL_S)
+        clock.advance(DEFAULT_SETTINGS.identity_check_interval)
     await watcher.wait_for(
         "homeassistant/device/leviton_lab_u1_p24/config", lambda m: bool(m.payload), since=since
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leviton_bridge.mqtt_mapping import state_payload
+from leviton_bridge.core.codec import state_text
 from support.inprocess import StartSimulator
 
 from .conftest import (
@@ -137,7 +137,7 @@ async def test_broker_down_at_start(
     warnings = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "leviton_bridge.mqtt" and r.levelno == logging.WARNING
+        if r.name.startswith("leviton_bridge.mqtt") and r.levelno == logging.WARNING
     ]
     assert warnings == [
         f"MQTT broker {broker.url}: cannot connect: connection refused (is the broker running, "
@@ -154,7 +154,7 @@ async def test_broker_down_at_start(
     for bridge_state in running.bridge.states:
         assert bridge_state.snapshot is not None
         message = seen[f"leviton/{bridge_state.meter_id}/state"]
-        assert message.payload == state_payload(bridge_state)
+        assert message.payload == state_text(bridge_state.snapshot, bridge_state.points_json())
     energy = seen["leviton/lab_u1/state"].json()["readings"]["energy_delivered"]
     assert 5000 <= energy <= sim.meters[1].energy_delivered() + 0.11
     assert "homeassistant/device/leviton_lab_u3_p8/config" in seen

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from leviton_bridge.core.meter_state import CycleReport
+from leviton_bridge.core.poller import RESET_COALESCE_S, BusPoller
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.meter_state import CycleReport
-from leviton_bridge.poller import RESET_COALESCE_S, BusPoller
 from leviton_bridge.simulator import LineSettings
 from leviton_driver.connection import PacketTrace
 from support import SteppedClock

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from leviton_bridge.core.codec import state_text
+from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
-from leviton_bridge.meter_state import CycleReport
-from leviton_bridge.mqtt_mapping import state_payload
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
@@ -161,7 +161,7 @@ async def test_discovery_is_retained_and_complete(
     assert any(
         r.levelno == logging.WARNING and "register map is PROVISIONAL" in r.getMessage()
         for r in caplog.records
-        if r.name == "leviton_bridge.poller"
+        if r.name == "leviton_bridge.core.poller"
     )
 
 
@@ -180,7 +180,9 @@ async def test_state_matches_the_meters_one_message_per_poll(
         def remember(report: CycleReport) -> None:
             cycles.append(report)
             reads[report.number] = {
-                s.meter_id: state_payload(s) for s in poller.states if s.snapshot
+                s.meter_id: state_text(s.snapshot, s.points_json())
+                for s in poller.states
+                if s.snapshot
             }
 
         poller.cycle_listeners.append(remember)

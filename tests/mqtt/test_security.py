@@ -38,7 +38,7 @@ def _bridge_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "leviton_bridge.mqtt" and r.levelno >= logging.WARNING
+        if r.name.startswith("leviton_bridge.mqtt") and r.levelno >= logging.WARNING
     ]
 
 

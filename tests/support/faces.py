@@ -18,11 +18,16 @@ import sys
 from typing import Any
 
 
+async def _identified_already() -> Any:
+    raise AssertionError("the meter was identified before it was watched")
+
+
 async def faces(url: str, unit: int, profile_path: str | None) -> dict[str, list[str]]:
-    from leviton_bridge import bacnet_mapping, mqtt_mapping
-    from leviton_bridge.meter_state import MeterState
-    from leviton_bridge.settings import BusConfig, MeterConfig, MqttConfig
-    from leviton_driver import Bus, async_load_profile
+    from leviton_bridge.bacnet import mapping as bacnet_mapping
+    from leviton_bridge.config.settings import BusConfig, MeterConfig, MqttConfig
+    from leviton_bridge.core.meter_state import MeterState
+    from leviton_bridge.mqtt import mapping as mqtt_mapping
+    from leviton_driver import Bus, MeterSupervisor, async_load_profile
 
     bus = Bus(url)
     try:
@@ -34,7 +39,7 @@ async def faces(url: str, unit: int, profile_path: str | None) -> dict[str, list
     state = MeterState(
         config=config,
         bus=BusConfig(name="lab", connect=url, poll_interval=10, meters=(config,)),
-        meter=meter,
+        supervisor=MeterSupervisor(name="Meter", identify=_identified_already, meter=meter),
     )
     mqtt: set[str] = set()
     topics = mqtt_mapping.Topics(MqttConfig(url="mqtt://b", host="b", port=1883, tls=False))

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from leviton_bridge.config import parse_config
-from leviton_bridge.daemon import Bridge
-from leviton_bridge.mqtt import MqttPublisher
-from leviton_bridge.poller import BusPoller
+from leviton_bridge.core.poller import BusPoller
+from leviton_bridge.daemon import Bridge, parse
+from leviton_bridge.mqtt.face import MqttFace
 
 from . import PATIENCE
 
@@ -25,9 +24,10 @@ class RunningBridge:
     task: asyncio.Task[None]
 
     @property
-    def mqtt(self) -> MqttPublisher:
-        assert self.bridge.mqtt is not None
-        return self.bridge.mqtt
+    def mqtt(self) -> MqttFace:
+        face = self.bridge.mqtt
+        assert isinstance(face, MqttFace)
+        return face
 
     @property
     def poller(self) -> BusPoller:
@@ -58,7 +58,7 @@ async def run_bridge() -> AsyncIterator[RunBridge]:
     async def start(
         config: dict[str, Any], prepare: Callable[[Bridge], None] | None = None
     ) -> RunningBridge:
-        bridge = Bridge(parse_config(config, "test"))
+        bridge = Bridge(parse(config, "test"))
         if prepare is not None:
             prepare(bridge)
         stop = asyncio.Event()

@@ -35,9 +35,14 @@ function serverNow() {
   return Date.now() / 1000 + state.offset;
 }
 
-function clock(epoch) {
-  if (!epoch) return "–";
-  const when = new Date(epoch * 1000);
+// Every time the bridge sends is ISO 8601 (UTC); the page works in seconds since the epoch.
+function seconds(iso) {
+  return iso ? Date.parse(iso) / 1000 : null;
+}
+
+function clock(iso) {
+  if (!iso) return "–";
+  const when = new Date(iso);
   const today = new Date().toDateString() === when.toDateString();
   const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   return today ? time : `${when.toLocaleDateString()} ${time}`;
@@ -64,37 +69,31 @@ function slug(text) {
 
 function showBridge(bridge) {
   state.bridge = bridge;
-  if (bridge.now) state.offset = bridge.now - Date.now() / 1000;
+  if (bridge.now) state.offset = seconds(bridge.now) - Date.now() / 1000;
+  const faces = Object.values(bridge.faces || {});
+  const degraded = faces.some((face) => !face.up);
   const health = document.getElementById("health");
-  health.className = `badge ${bridge.health.ok ? "ok" : "bad"}`;
-  setText(health, bridge.health.ok ? "healthy" : "unhealthy");
+  health.className = `badge ${!bridge.health.ok ? "bad" : degraded ? "warn" : "ok"}`;
+  setText(health, !bridge.health.ok ? "unhealthy" : degraded ? "degraded" : "healthy");
   const problems = document.getElementById("problems");
   const lines = [...bridge.health.problems, ...bridge.health.notes];
   problems.hidden = lines.length === 0;
   problems.className = bridge.health.ok ? "problems note" : "problems";
   setText(problems, lines.join("\n"));
 
-  const mqtt = document.getElementById("mqtt");
-  if (!bridge.mqtt) {
-    mqtt.replaceChildren(el("span", { class: "dot" }), "off");
-  } else {
-    const m = bridge.mqtt;
-    const words = m.connected
-      ? `connected to ${m.url} since ${clock(m.since)}`
-      : `not connected to ${m.url}${m.problem ? `: ${m.problem}` : ""} (since ${clock(m.since)})`;
-    mqtt.replaceChildren(el("span", { class: `dot ${m.connected ? "ok" : "bad"}` }), words);
-    mqtt.title = `${m.published} messages published, ${m.reconnects} reconnections`;
-  }
-  const bacnet = document.getElementById("bacnet");
-  if (!bridge.bacnet) {
-    bacnet.replaceChildren(el("span", { class: "dot" }), "off");
-  } else {
-    const b = bridge.bacnet;
-    bacnet.replaceChildren(
-      el("span", { class: `dot ${b.serving ? "ok" : "bad"}` }),
-      `${b.serving ? "serving" : "not serving"} device ${b.device_instance} on ${b.address}, ${b.objects} objects` +
-        (b.cov_subscriptions === null || b.cov_subscriptions === undefined ? "" : `, ${b.cov_subscriptions} COV subscriptions`),
-    );
+  // One entry a face (MQTT, BACnet/IP, ...), before "Live".
+  const list = document.getElementById("links");
+  const live = document.getElementById("live-entry");
+  for (const face of faces) {
+    let dd = document.getElementById(`face-${face.key}`);
+    if (!dd) {
+      dd = el("dd", { id: `face-${face.key}` });
+      list.insertBefore(el("div", {}, el("dt", { text: face.title }), dd), live);
+    }
+    const words = face.up
+      ? `${face.summary} since ${clock(face.since)}`
+      : `${face.summary}${face.problem ? `: ${face.problem}` : ""} (since ${clock(face.since)})`;
+    dd.replaceChildren(el("span", { class: `dot ${face.up ? "ok" : "bad"}` }), words);
   }
 }
 
@@ -275,12 +274,12 @@ function showAge(meter, row) {
     setText(row.ageCell, "never");
     return;
   }
-  const seconds = Math.max(0, serverNow() - meter.read);
-  setText(row.ageCell, age(seconds));
+  const elapsed = Math.max(0, serverNow() - seconds(meter.read));
+  setText(row.ageCell, age(elapsed));
   row.ageCell.title = clock(meter.read);
   const bus = state.buses.get(meter.bus);
   const interval = bus && bus.figures ? bus.figures.poll_interval_s : 10;
-  row.ageCell.classList.toggle("stale", seconds > 3 * interval + 5);
+  row.ageCell.classList.toggle("stale", elapsed > 3 * interval + 5);
 }
 
 // -- Series 8000 points -----------------------------------------------------------------------
@@ -407,10 +406,10 @@ function showMeter(meter) {
 }
 
 function stamp(now) {
-  state.offset = now - Date.now() / 1000;
+  state.offset = seconds(now) - Date.now() / 1000;
   const updated = document.getElementById("updated");
   setText(updated, clock(now));
-  updated.dateTime = new Date(now * 1000).toISOString();
+  updated.dateTime = now;
 }
 
 function showAllPoints(points) {

@@ -17,6 +17,8 @@ Where to look:
 * ``bus.py``: one link and its meters, for the bridge and the command line.
 * ``connection.py``: connection URLs and the Modbus link; ``modbus_compat.py`` holds every use
   of pymodbus's and modbus-connection's internals.
+* ``supervision.py``: how a meter is watched, for every host that polls meters (retry within
+  a poll, availability, identity checks, a swapped meter, seeded totals).
 * ``guard.py``: the glitch guard for energy totals, and power derived from them.
 """
 
@@ -27,6 +29,7 @@ from .detection import (
     ScanResult,
     async_configured_meter,
     async_detect_meter,
+    async_identify_meter,
     async_probe_meter,
     async_scan,
     configured_meter,
@@ -49,7 +52,6 @@ from .errors import (
     VerificationError,
 )
 from .meter import (
-    IDENTITY_CHECK_INTERVAL_S,
     OPTION_DERIVED_POWER,
     OPTION_PROFILE,
     SERIES_CHOICES,
@@ -63,9 +65,17 @@ from .meter import (
     check_unit_id,
 )
 from .profile import Profile, async_load_profile, load_profile
+from .supervision import (
+    DEFAULT_SETTINGS,
+    MeterSupervisor,
+    OtherMeter,
+    PollOutcome,
+    SupervisionSettings,
+    Verdict,
+)
 
 __all__ = [
-    "IDENTITY_CHECK_INTERVAL_S",
+    "DEFAULT_SETTINGS",
     "OPTION_DERIVED_POWER",
     "OPTION_PROFILE",
     "READINGS",
@@ -85,9 +95,12 @@ __all__ = [
     "LevitonMeter",
     "LinkSettings",
     "MeterError",
+    "MeterSupervisor",
     "MeterTimeoutError",
     "NoModbusMeterError",
     "NotLevitonError",
+    "OtherMeter",
+    "PollOutcome",
     "Profile",
     "ProfileError",
     "Reading",
@@ -96,9 +109,12 @@ __all__ = [
     "Series",
     "ShortResponseError",
     "Snapshot",
+    "SupervisionSettings",
+    "Verdict",
     "VerificationError",
     "async_configured_meter",
     "async_detect_meter",
+    "async_identify_meter",
     "async_load_profile",
     "async_probe_meter",
     "async_scan",

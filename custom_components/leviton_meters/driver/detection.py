@@ -2,6 +2,8 @@
 
 * ``async_probe_meter``: one small request first, so that a silent unit id (the common case in
   a bus scan) costs exactly one request and one timeout; then detection.
+* ``async_identify_meter``: the same for a meter expected there (a silent unit id raises
+  ``NoModbusMeterError`` after one request).
 * ``async_detect_meter``: the series from the 0x11 answer's model number, else from which
   register map answers; the meter identified, or a typed error saying why not.
 
@@ -118,6 +120,35 @@ async def async_probe_meter(
         return None
     return await async_detect_meter(
         unit, unit_id=unit_id, where=where, profile=profile, trace=trace
+    )
+
+
+async def async_identify_meter(
+    unit: ModbusUnit,
+    *,
+    unit_id: int,
+    where: str,
+    series: str = "auto",
+    profile: Profile | None = None,
+    trace: PacketTrace | None = None,
+    derived_power: bool = True,
+) -> LevitonMeter:
+    """The meter at a unit id, identified (``async_detect_meter``), after one small request
+    that a silent unit id answers with one timeout: ``NoModbusMeterError`` then, with advice.
+    What a ``MeterSupervisor`` calls to identify a meter (again)."""
+    probe = Series1000Meter(unit, unit_id=unit_id, where=where, trace=trace)
+    try:
+        await probe.async_ping()
+    except MeterTimeoutError as err:
+        raise no_answer_error(where, unit_id) from err
+    return await async_detect_meter(
+        unit,
+        unit_id=unit_id,
+        where=where,
+        series=series,
+        profile=profile,
+        trace=trace,
+        derived_power=derived_power,
     )
 
 

@@ -57,10 +57,6 @@ _LOGGER = logging.getLogger(__name__)
 #: exception is an answer, and would be the same again.)
 RETRYABLE: Final = (MeterTimeoutError, CrcError, ShortResponseError, GarbledResponseError)
 
-#: How often whoever polls a meter should check, cheaply, that it is still the meter identified
-#: at that unit id (``async_check_identity``), besides after it failed to answer.
-IDENTITY_CHECK_INTERVAL_S: Final = 600.0
-
 
 class Series(StrEnum):
     """What a meter is, as far as reading it goes."""

@@ -130,7 +130,7 @@ CONFIG: Final = arg("--config", required=True, metavar="FILE", help="YAML config
 
 def _simulate_description() -> str:
     # The meter keys' help needs no pymodbus: it lives beside the simulated meters' data.
-    from .simulator.keys import METER_KEYS
+    from ..simulator.keys import METER_KEYS
 
     return "Simulated Leviton meters that answer like the real ones. Meter keys: " + "; ".join(
         f"{key}: {text}" for key, text in METER_KEYS.items()

@@ -5,8 +5,8 @@ the configuration, ``<bus>_u<unit>``):
 
 * ``base/bridge/status``: ``online`` / ``offline``, retained; the bridge's last will.
 * ``base/meter/availability``: ``online`` / ``offline``, retained: does the meter answer.
-* ``base/meter/state``: one JSON object per poll, retained, shaped like ``leviton-bridge read
-  --json``: ``{"readings": {...}, "points": {"1": {...}}, "time": "..."}``.
+* ``base/meter/state``: one JSON object per poll, retained, in the bridge's one JSON form
+  (``core.codec.state_text``): ``{"readings": {...}, "points": {"1": {...}}, "time": "..."}``.
 * ``base/meter/reset_peak_demand/set``: send ``PRESS`` to reset peak demand (Series 1000/2000).
   Executed once per message; retained ones are ignored (and cleared): an old command never replays.
 * ``base/meter/reset_peak_demand/result``: JSON result of each reset, not retained.
@@ -27,15 +27,13 @@ sharing a broker needs its own ``base_topic``.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from leviton_driver import LevitonMeter
 from leviton_driver.catalogue import Reading
 
-from .meter_state import MeterState
-from .settings import MeterConfig, MqttConfig, slug
+from ..config.settings import MqttConfig, slug
+from ..core.meter_state import MeterState
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
@@ -199,27 +197,3 @@ def discovery_messages(topics: Topics, state: MeterState) -> dict[str, dict[str,
             },
         }
     return messages
-
-
-def state_payload(state: MeterState) -> str:
-    """The JSON state of the meter's last poll; unknown values are null (Home Assistant shows
-    "unknown").
-
-    ``time`` is when the meter was read (UTC, to the millisecond); ``points`` (a Series 8000's)
-    is encoded once for every face that sends it (``MeterState.points_json``).
-    """
-    snapshot = state.snapshot
-    assert snapshot is not None
-    head = json.dumps(
-        {
-            "readings": snapshot.readings,
-            "time": datetime.fromtimestamp(snapshot.time, UTC).isoformat(timespec="milliseconds"),
-        },
-        separators=(",", ":"),
-    )
-    points = state.points_json()
-    return head if points is None else f'{head[:-1]},"points":{points}}}'
-
-
-def meter_ids(meters: list[MeterConfig]) -> set[str]:
-    return {meter.meter_id for meter in meters}

@@ -22,6 +22,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
 
 
+def default_meter_name(bus: str, unit: int) -> str:
+    """A meter's name when the configuration gives it none."""
+    return f"{bus} unit {unit}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class MeterConfig:
     unit: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TextIO
 
 from leviton_driver import Identity, LevitonMeter, Snapshot
 from leviton_driver.catalogue import READINGS
@@ -110,36 +110,6 @@ _SHORT = {
 
 def _short(key: str) -> str:
     return _SHORT.get(key, key)
-
-
-def identity_json(identity: Identity) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "unit_id": identity.unit_id,
-        "series": identity.series,
-        "model": identity.model,
-        "hardware_version": identity.hardware_version,
-        "software_version": identity.software_version,
-        "program_id": identity.program_id,
-    }
-    if identity.points is not None:
-        data["point_count"] = identity.points
-        data["profile"] = identity.profile
-        data["provisional_profile"] = identity.provisional_profile
-    if identity.notes:
-        data["notes"] = list(identity.notes)
-    return data
-
-
-def meter_json(identity: Identity, snapshot: Snapshot) -> dict[str, Any]:
-    """The ``read --json`` object. Unknown values (e.g. derived power on a single read) are left out."""
-    data = identity_json(identity)
-    data["readings"] = {k: v for k, v in snapshot.readings.items() if v is not None}
-    if snapshot.points:
-        data["points"] = {
-            str(point): {k: v for k, v in values.items() if v is not None}
-            for point, values in snapshot.points.items()
-        }
-    return data
 
 
 def unit_ranges(units: list[int]) -> str:

@@ -1,10 +1,10 @@
-"""The publisher: the device's life cycle, and its objects kept current from the poller.
+"""The BACnet/IP face: the device's life cycle, and its objects kept current from the poller.
 
-``BacnetPublisher`` is a ``MeterListener``: the poller tells it when a meter is identified,
-polled, or stops answering, and it makes the meter's objects match (creating and deleting them,
-bumping ``databaseRevision``), copies values and reliability into them, and runs peak-demand
-resets written to a reset object (through ``Bridge.reset_peak_demand``, which coalesces a burst
-of presses into one reset).
+``BacnetFace`` hears from the poller (a ``MeterListener``) when a meter is identified, polled,
+or stops answering, and makes the meter's objects match (creating and deleting them, bumping
+``databaseRevision``), copies values and reliability into them, and runs peak-demand resets
+written to a reset object through the core's one reset path (which folds a burst of presses
+into one reset).
 """
 
 from __future__ import annotations
@@ -14,21 +14,20 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from bacpypes3.basetypes import HostNPort, IPMode
 from bacpypes3.errors import ExecutionError
 from bacpypes3.pdu import IPv4Address
 
-from leviton_driver import ConfigurationError, DemandResetResult, LevitonError
+from leviton_driver import ConfigurationError, DemandResetResult
 
-from .. import bacnet_mapping as mapping
-from ..meter_state import MeterState, ResetOutcome
-from ..settings import BacnetConfig
-from . import compat
+from ..config.settings import BacnetConfig
+from ..core.faces import FaceStatus, Figure
+from ..core.meter_state import MeterState
+from . import compat, mapping
 from .application import BridgeApplication
 from .cov import CovService
 from .ingress import Ingress
@@ -44,9 +43,10 @@ from .objects import (
 )
 from .ratelimit import PeerWarnings
 
-_LOGGER = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ..core.bridge import BridgeCore
 
-ResetFunction = Callable[[MeterState], Awaitable[ResetOutcome]]
+_LOGGER = logging.getLogger(__name__)
 
 RESET_ANSWER_S: Final = 2.0
 """How long a write to a reset object waits for the meter before it is acknowledged anyway
@@ -121,19 +121,20 @@ def _check_bindable(address: Any, text: str) -> None:
         probe.close()
 
 
-class BacnetPublisher:
+class BacnetFace:
     """The bridge's BACnet/IP device, kept current by the poller (a ``MeterListener``)."""
 
-    def __init__(
-        self, config: BacnetConfig, states: Sequence[MeterState], reset: ResetFunction
-    ) -> None:
+    def __init__(self, core: BridgeCore, config: BacnetConfig) -> None:
+        self.core = core
         self.config = config
-        self.states = list(states)
-        self._reset = reset
+        self.states = core.states
         buses = list({state.bus.name: state.bus for state in self.states}.values())
         problems = mapping.check_objects(config, buses, [state.config for state in self.states])
         if problems:
             raise ConfigurationError("bacnet: " + "; ".join(problems))
+        self.since: float | None = None
+        """Wall-clock time since when the device has served (or stopped serving)."""
+        self.problem: str | None = "not started"
         self.address = _parse_address(config.address)
         self.app: BridgeApplication | None = None
         self.device: BridgeDevice | None = None
@@ -206,6 +207,7 @@ class BacnetPublisher:
         )
         if not config.bbmd and self.address.addrBroadcastTuple != self.address.addrTuple:
             app.i_am()
+        self.since, self.problem = time.time(), None
 
     async def stop(self) -> None:
         """Stop the device: resets in progress are cancelled, COV subscriptions end, a foreign
@@ -219,10 +221,66 @@ class BacnetPublisher:
         app, self.app = self.app, None
         if app is None:
             return
+        self.since, self.problem = time.time(), "stopped"
         if self.cov is not None:
             self.cov.close()
         await compat.deregister_foreign(app)
         app.close()
+
+    def status(self) -> FaceStatus:
+        config = self.config
+        serving = self.app is not None
+        objects = len(self.index)
+        subscriptions = len(self.cov) if self.cov is not None else 0
+        verdicts = self.ingress.verdicts
+        served = verdicts.get("fast", 0) + verdicts.get("passed", 0)
+        summary = (
+            f"{'serving' if serving else 'not serving'} device {config.device_instance} on "
+            f"{config.address}, {objects} objects, {subscriptions} COV subscriptions"
+        )
+        figures = [
+            Figure("leviton_bacnet_serving", "1 while the BACnet/IP device is serving", serving),
+            Figure("leviton_bacnet_objects", "BACnet objects of the meters", objects),
+            Figure(
+                "leviton_bacnet_requests_served",
+                "BACnet requests the device answered or handled",
+                served,
+                counter=True,
+            ),
+            Figure(
+                "leviton_bacnet_cov_subscriptions",
+                "COV subscriptions the device holds",
+                subscriptions,
+            ),
+        ]
+        figures += [
+            Figure(
+                "leviton_bacnet_datagrams",
+                "BACnet/IP datagrams received, by what became of them (fast: answered from the "
+                "object cache; passed: handled by the BACnet stack; the rest refused or dropped)",
+                count,
+                counter=True,
+                labels={"verdict": str(verdict)},
+            )
+            for verdict, count in sorted(verdicts.items())
+        ]
+        return FaceStatus(
+            key="bacnet",
+            title="BACnet/IP",
+            up=serving,
+            since=self.since,
+            summary=summary,
+            problem=None if serving else self.problem,
+            details={
+                "address": config.address,
+                "device_instance": config.device_instance,
+                "serving": serving,
+                "objects": objects,
+                "cov_subscriptions": subscriptions,
+                "requests_served": served,
+            },
+            figures=figures,
+        )
 
     # -- MeterListener ---------------------------------------------------------------------
 
@@ -336,7 +394,7 @@ class BacnetPublisher:
             task = meter.reset_task = asyncio.create_task(
                 self._run_reset(meter), name=f"BACnet reset {meter.state.meter_id}"
             )
-            # logged by _run_reset; retrieved here for when no write waits for it any more
+            # logged by the core; retrieved here for when no write waits for it any more
             task.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             await asyncio.wait_for(asyncio.shield(task), RESET_ANSWER_S)
@@ -348,32 +406,15 @@ class BacnetPublisher:
             raise ExecutionError(errorClass="device", errorCode="operationalProblem") from None
 
     async def _run_reset(self, meter: _MeterObjects) -> DemandResetResult:
-        state = meter.state
         try:
-            outcome = await self._reset(state)
-            result = outcome.result
-        except LevitonError as err:
-            _LOGGER.warning("BACnet: peak-demand reset of %s failed: %s", state.config.name, err)
-            raise
-        except Exception:
-            _LOGGER.exception("BACnet: peak-demand reset of %s failed", state.config.name)
-            raise
-        else:
-            if outcome.coalesced:
-                return result  # one reset for a burst of writes: logged once, when it ran
-            _LOGGER.info(
-                "BACnet: reset peak demand of %s (%s kW -> %s kW, counter %s -> %s)",
-                state.config.name,
-                result.peak_demand_before,
-                result.peak_demand_after,
-                result.count_before,
-                result.count_after,
-            )
-            return result
+            outcome = await self.core.reset_peak_demand(meter.state.meter_id, "bacnet")
         finally:
             reset_object = meter.reset_object
             if reset_object is not None:
                 reset_object.set_active(False)
+        if outcome.result is None:
+            raise ExecutionError(errorClass="device", errorCode="operationalProblem")
+        return outcome.result
 
 
-__all__ = ["RESET_ANSWER_S", "BacnetPublisher", "raw_identifier"]
+__all__ = ["RESET_ANSWER_S", "BacnetFace", "raw_identifier"]

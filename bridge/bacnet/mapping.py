@@ -1,10 +1,10 @@
 """The BACnet mapping: every object the bridge's BACnet/IP device shows, generated from the catalogue.
 
 This module is pure (no network, no bacpypes3 application): it turns the configuration, the
-reading catalogue and what a meter said about itself into object descriptions (``ObjectSpec``),
-checks that they can all live in one device, and writes the EDE file. The ``bacnet`` package
-makes bacpypes3 objects from the descriptions and serves them; this module stays outside it so
-that checking a configuration does not import bacpypes3's stack.
+reading catalogue and what a meter said about itself into object descriptions (``ObjectSpec``)
+and checks that they can all live in one device (``check_config``, which the daemon runs for
+``check-config`` and ``run``). ``objects`` makes bacpypes3 objects from the descriptions,
+``face`` serves them, and ``ede`` writes them to an EDE file.
 
 Object types
 ------------
@@ -70,21 +70,17 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Final
-
-from bacpypes3.basetypes import EngineeringUnits
-from bacpypes3.primitivedata import ObjectType
 
 from leviton_driver import ConfigurationError, LevitonMeter
 from leviton_driver.catalogue import READINGS, Reading
 from leviton_driver.profile import POINT_COUNTS
 from leviton_driver.registers import UNIT_ID_MAX
 
-from .settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
+from ..config.settings import BacnetConfig, BridgeConfig, BusConfig, MeterConfig, slug
 
 if TYPE_CHECKING:
-    from .meter_state import MeterState
+    from ..core.meter_state import MeterState
 
 ANALOG_INPUT: Final = "analogInput"
 LARGE_ANALOG_VALUE: Final = "largeAnalogValue"
@@ -121,25 +117,6 @@ COV_DEFAULTS: Final[dict[str, float]] = {
     "seconds": 60.0,
     "noUnits": 1.0,
 }
-
-EDE_COLUMNS: Final = (
-    "keyname",
-    "device obj.-instance",
-    "object-name",
-    "object-type",
-    "object-instance",
-    "description",
-    "present-value-default",
-    "min-present-value",
-    "max-present-value",
-    "settable",
-    "supports COV",
-    "hi-limit",
-    "low-limit",
-    "state-text-reference",
-    "unit-code",
-    "vendor-specific-address",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -377,94 +354,3 @@ def raise_for_problems(config: BridgeConfig) -> None:
 
 def network_port_name(config: BacnetConfig) -> str:
     return f"{config.device_name} BACnet/IP port"
-
-
-# -- EDE (Engineering Data Exchange, layout 2.3) ----------------------------------------------
-
-
-def ede_cell(text: object) -> str:
-    """EDE cells are separated by ``;`` and rows by line ends: keep both out of the text."""
-    return " ".join(str(text).replace(";", ",").split())
-
-
-def units_code(units: str | None) -> str:
-    return "" if units is None else str(int(EngineeringUnits(units)))
-
-
-def type_code(object_type: str) -> int:
-    return int(ObjectType(object_type))
-
-
-def ede_rows(config: BacnetConfig, specs: Iterable[ObjectSpec]) -> list[list[str]]:
-    """One row per object: the device first, then the meters' objects in instance order."""
-    device = config.device_instance
-    rows = [
-        [
-            "device",
-            str(device),
-            config.device_name,
-            str(type_code(DEVICE)),
-            str(device),
-            config.description,
-            "",
-            "",
-            "",
-            "N",
-            "N",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
-    ]
-    for spec in sorted(specs, key=lambda s: (s.instance, s.object_type)):
-        rows.append(
-            [
-                spec.keyname,
-                str(device),
-                spec.name,
-                str(type_code(spec.object_type)),
-                str(spec.instance),
-                spec.description,
-                "0" if spec.writable else "",
-                "",
-                "",
-                "Y" if spec.writable else "N",
-                "Y",
-                "",
-                "",
-                "",
-                units_code(spec.units),
-                spec.address,
-            ]
-        )
-    return [[ede_cell(cell) for cell in row] for row in rows]
-
-
-def ede_document(
-    config: BacnetConfig,
-    specs: Iterable[ObjectSpec],
-    *,
-    notes: Iterable[str] = (),
-    today: date | None = None,
-) -> tuple[str, int]:
-    """The EDE file (semicolon-separated, CRLF line ends) and how many objects it lists."""
-    rows = ede_rows(config, specs)
-    lines = [
-        "#Engineering-Data-Exchange - B.I.G.-EU",
-        f"PROJECT_NAME;{ede_cell(config.device_name)}",
-        "VERSION_OF_REFERENCEFILE;1",
-        f"TIMESTAMP_OF_LAST_CHANGE;{(today or date.today()).isoformat()}",
-        "AUTHOR_OF_LAST_CHANGE;leviton-bridge",
-        "VERSION_OF_LAYOUT;2.3",
-        *(f"# {ede_cell(note)}" for note in notes),
-        "#mandatory;mandatory;mandatory;mandatory;mandatory;" + ";".join(["optional"] * 11),
-        "# " + ";".join(EDE_COLUMNS),
-        *(";".join(row) for row in rows),
-    ]
-    return "\r\n".join(lines) + "\r\n", len(rows)
-
-
-def reading_for(key: str) -> Reading | None:
-    return READINGS.get(key)

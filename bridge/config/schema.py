@@ -10,6 +10,10 @@ profile file whose contents are wrong). A hostile file (not UTF-8, nested thousa
 aliases that expand without bound, duplicate keys, numbers of thousands of digits, megabytes
 in one value) gets the same kind of one-line problem, never a traceback or a hang.
 
+What only a face can judge (BACnet instance numbers that clash between buses, object names
+that clash in the device) is checked by the daemon (``daemon.check``), with the face's rules,
+for ``check-config`` and ``run`` alike.
+
 The schema is here, with the problems between values; ``validators.py`` holds the checks of
 single values, and ``safe_yaml.py`` reads the file without letting it hang or crash us.
 """
@@ -40,6 +44,7 @@ from .settings import (
     HttpConfig,
     MeterConfig,
     MqttConfig,
+    default_meter_name,
     slug,
 )
 
@@ -197,7 +202,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
             meters=tuple(
                 MeterConfig(
                     unit=meter["unit"],
-                    name=meter.get("name") or f"{bus['name']} unit {meter['unit']}",
+                    name=meter.get("name") or default_meter_name(bus["name"], meter["unit"]),
                     series=meter["series"],
                     profile=meter.get("profile"),
                     bus=bus["name"],
@@ -210,13 +215,6 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     mqtt = _mqtt(valid["mqtt"], password) if "mqtt" in valid else None
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
     http = _http(valid["http"], token) if "http" in valid else None
-    if bacnet is not None:
-        # Bus-code and name clashes of the BACnet device, reported before anything starts.
-        from .bacnet_mapping import check_objects
-
-        clashes = check_objects(bacnet, buses, [meter for bus in buses for meter in bus.meters])
-        if clashes:
-            raise ConfigError(source, [f"bacnet: {clash}" for clash in clashes])
     return BridgeConfig(
         buses=buses,
         mqtt=mqtt,

@@ -1,13 +1,15 @@
-"""The status page's HTTP server (aiohttp): started and stopped with the bridge.
+"""The status-page face: an HTTP server (aiohttp) started and stopped with the bridge.
 
 * ``GET /``: the page (its HTML, CSS and JS are served from here, ``/static/``);
 * ``GET /api/meters``, ``GET /api/meters/{id}``: meters as ``leviton-bridge read --json``
   shows them, with availability and statistics;
-* ``GET /api/status``: publishers, health and per-bus figures;
+* ``GET /api/status``: the faces, health and per-bus figures;
 * ``GET /api/events[?points=ID,...|all]``: server-sent events that keep the page current;
 * ``POST /api/meters/{id}/reset_peak_demand``: body ``{"confirm": true}``; the reset's result;
 * ``GET /metrics``: the Prometheus text format;
-* ``GET /healthz``: 200 ``ok`` or 503 with the reasons; never asks for the token;
+* ``GET /healthz``: liveness, 200 ``ok`` (with notes of what is degraded) or 503 with the
+  reasons; ``GET /readyz``: readiness, 503 while a configured face is down; neither asks for
+  the token;
 * ``GET, POST /login``, ``POST /logout``: a browser's session (with a token).
 
 See ``security`` for the token, the session and cross-site protection.
@@ -18,29 +20,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from leviton_driver import ConfigurationError, LevitonError
+from leviton_driver import ConfigurationError
 
-from ..meter_state import MeterState
-from ..settings import HttpConfig
+from ..config.settings import HttpConfig
+from ..core.codec import dumps
+from ..core.faces import FaceStatus, Refusal
+from ..core.meter_state import MeterState
 from . import metrics, views
 from .live import TICK_S, LiveFeed, event, parse_points
 from .security import Guard
 from .stats import BusStats, MeterTracker
-from .views import dumps
 
 if TYPE_CHECKING:
-    from ..daemon import Bridge
+    from ..core.bridge import BridgeCore
 
 _LOGGER = logging.getLogger(__name__)
 
 STATIC: Final = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
-PUBLIC: Final = frozenset({"/healthz", "/login"})
+PUBLIC: Final = frozenset({"/healthz", "/readyz", "/login"})
+PROBES: Final = frozenset({"/healthz", "/readyz"})
+"""Answered to anyone, whatever the Host header: an orchestrator asks by address."""
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -68,21 +74,20 @@ def _text(name: str) -> str:
     return (resources.files(__package__) / "static" / name).read_text(encoding="utf-8")
 
 
-class StatusServer:
-    """The page, its API, ``/metrics`` and ``/healthz`` of one bridge."""
+class StatusPage:
+    """The page, its API, ``/metrics``, ``/healthz`` and ``/readyz`` of one bridge."""
 
-    def __init__(self, bridge: Bridge, config: HttpConfig) -> None:
-        self.bridge = bridge
+    def __init__(self, core: BridgeCore, config: HttpConfig) -> None:
+        self.core = core
         self.config = config
         self.guard = Guard(config)
-        self.tracker = MeterTracker(bridge.states)
-        self.stats = [BusStats(poller) for poller in bridge.pollers]
-        self.feed = LiveFeed(bridge, self.tracker, self.stats, bridge.health)
-        self.registry = metrics.registry(bridge, self.stats, bridge.health)
-        bridge.listeners.append(self.tracker)
+        self.tracker = MeterTracker(core.states)
+        self.stats = [BusStats(poller) for poller in core.pollers]
+        self.feed = LiveFeed(core, self.tracker, self.stats)
+        self.registry = metrics.registry(core, self.stats)
         self.url = config.url
         """Where a browser on this host finds the page (the bound port once started)."""
-        self._states = {state.meter_id: state for state in bridge.states}
+        self.since: float | None = None
         self._files = {name: _text(name) for name in (*STATIC, "index.html", "login.html")}
         self._runner: web.AppRunner | None = None
         self.app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
@@ -102,6 +107,7 @@ class StatusServer:
                 web.get("/api/events", self._events, allow_head=False),
                 web.get("/metrics", self._metrics),
                 web.get("/healthz", self._healthz),
+                web.get("/readyz", self._readyz),
             ]
         )
 
@@ -127,6 +133,7 @@ class StatusServer:
                 f"({err.strerror or err}); is the port in use, or the address not this host's?"
             ) from None
         self._runner = runner
+        self.since = time.time()
         _LOGGER.info(
             "status page listening on %s (%s from this host)%s",
             self.config.listen,
@@ -140,12 +147,35 @@ class StatusServer:
         if runner is not None:
             await runner.cleanup()
 
+    def status(self) -> FaceStatus:
+        serving = self._runner is not None
+        return FaceStatus(
+            key="http",
+            title="Status page",
+            up=serving,
+            since=self.since,
+            summary=f"{'listening on' if serving else 'not listening on'} {self.config.listen}",
+            problem=None if serving else "not listening",
+            details={"listen": self.config.listen, "open_pages": len(self.feed.subscribers)},
+        )
+
+    # -- MeterListener: when each meter went on- or offline, and the open pages ----------------
+
+    def meter_identified(self, state: MeterState) -> None:
+        self.tracker.meter_identified(state)
+
+    def meter_updated(self, state: MeterState) -> None:
+        self.tracker.meter_updated(state)
+
+    def meter_unavailable(self, state: MeterState) -> None:
+        self.tracker.meter_unavailable(state)
+
     # -- every request -----------------------------------------------------------------------
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
-        if path != "/healthz":
+        if path not in PROBES:
             refused = self.guard.host_refused(request)
             if refused is not None:
                 return web.Response(status=421, text=f"{refused}\n")
@@ -227,7 +257,7 @@ class StatusServer:
     # -- the API -----------------------------------------------------------------------------
 
     def _state(self, request: web.Request) -> MeterState:
-        state = self._states.get(request.match_info["id"])
+        state = self.core.state(request.match_info["id"])
         if state is None:
             raise web.HTTPNotFound(
                 text=dumps({"error": f"no meter {request.match_info['id'][:80]!r}"}),
@@ -236,7 +266,7 @@ class StatusServer:
         return state
 
     async def _meters(self, request: web.Request) -> web.Response:
-        return _json([views.meter_api(state, self.tracker) for state in self.bridge.states])
+        return _json([views.meter_api(state, self.tracker) for state in self.core.states])
 
     async def _meter(self, request: web.Request) -> web.Response:
         return _json(views.meter_api(self._state(request), self.tracker))
@@ -259,27 +289,11 @@ class StatusServer:
             body = None
         if not isinstance(body, dict) or body.get("confirm") is not True:
             return _json({"ok": False, "error": 'confirm the reset: send {"confirm": true}'}, 400)
-        if not state.can_reset_demand:
-            problem = (
-                "this meter has no documented peak-demand reset"
-                if state.identity is not None
-                else "the meter has not answered yet"
-            )
-            return _json({"ok": False, "error": problem}, 409)
-        try:
-            outcome = await self.bridge.reset_peak_demand(state)
-        except LevitonError as err:
-            _LOGGER.warning("peak-demand reset of %s failed: %s", state.config.name, err)
-            return _json({"ok": False, "error": str(err)}, 502)
-        done = outcome.result
-        if not outcome.coalesced:
-            _LOGGER.info(
-                "%s: peak demand reset from the status page (counter %s -> %s)",
-                state.config.name,
-                done.count_before,
-                done.count_after,
-            )
-        return _json(outcome.as_dict())
+        outcome = await self.core.reset_peak_demand(state.meter_id, "http")
+        if outcome.refusal is not None:
+            status = 404 if outcome.refusal is Refusal.UNKNOWN_METER else 409
+            return _json(outcome.as_dict(), status)
+        return _json(outcome.as_dict(), 200 if outcome.ok else 502)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -324,9 +338,19 @@ class StatusServer:
         )
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        health = self.bridge.health.check()
+        """Liveness: whether the core polls (what restarts the process when it fails)."""
+        health = self.core.health.check()
         return web.Response(
             text=health.text(),
             status=200 if health.ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        """Readiness: alive, and every configured face up."""
+        ready = self.core.health.readiness()
+        return web.Response(
+            text=ready.text(good="ready", bad="not ready"),
+            status=200 if ready.ok else 503,
             headers={"Cache-Control": "no-store"},
         )

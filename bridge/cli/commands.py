@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from leviton_driver import (
     parse_url,
 )
 
+from ..core import codec
 from . import explorer, render
 
 EXIT_FAILURE: Final = 1
@@ -73,8 +73,7 @@ async def _with_bus[T](
 
 
 def _write_json(out: TextIO, data: Any) -> None:
-    json.dump(data, out, indent=2)
-    out.write("\n")
+    out.write(codec.dumps(data) + "\n")
 
 
 def parse_units(text: str) -> list[int]:
@@ -112,7 +111,7 @@ async def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         snapshot = await meter.async_read()
         assert meter.identity is not None
         if args.json:
-            _write_json(out, render.meter_json(meter.identity, snapshot))
+            _write_json(out, codec.meter_json(meter.identity, snapshot))
         else:
             out.write(render.meter_text(bus.url, meter, snapshot))
         return 0
@@ -145,7 +144,7 @@ async def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     identities = [m.identity for m in result.found.values() if m.identity is not None]
     problems = [str(problem) for problem in result.problems.values()]
     if args.json:
-        _write_json(out, [render.identity_json(i) for i in identities])
+        _write_json(out, [codec.identity_json(i) for i in identities])
     else:
         out.write(render.scan_text(settings.url, identities, problems, units))
     return 0 if identities else EXIT_FAILURE
@@ -242,7 +241,7 @@ def _listen_address(text: str) -> tuple[str, int]:
 
 
 async def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .simulator import FaultSettings, LineSettings, MeterSimulator, MeterSpec
+    from ..simulator import FaultSettings, LineSettings, MeterSimulator, MeterSpec
 
     address = None if args.serial else _listen_address(args.listen)
     line = LineSettings(baud=args.line_baud, turnaround=args.turnaround) if args.line_baud else None
@@ -275,7 +274,7 @@ async def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         raise LevitonError(f"cannot serve on {where}: {why}") from None
     try:
         if args.control:
-            from .simulator.control import serve_control
+            from ..simulator.control import serve_control
 
             ready = {
                 "ready": True,
@@ -300,10 +299,9 @@ async def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .config import load_config
-    from .daemon import run_until_signalled
+    from ..daemon import load, run_until_signalled
 
-    config = load_config(args.config)
+    config = load(args.config)
     configure_logging_level(config.log_level)
     await run_until_signalled(config)
     return 0
@@ -312,10 +310,10 @@ async def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 async def cmd_bacnet_ede(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
-    from .bacnet import ede_text
-    from .config import load_config
+    from ..bacnet.ede import ede_text
+    from ..daemon import load
 
-    config = load_config(args.config)
+    config = load(args.config)
     if config.bacnet is None:
         raise UsageError(f"{args.config} has no bacnet: section")
     text, count = await ede_text(config)
@@ -328,10 +326,11 @@ async def cmd_bacnet_ede(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
 
 
 async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .config import ConfigError, load_config
+    from ..config import ConfigError
+    from ..daemon import load
 
     try:
-        config = await asyncio.to_thread(load_config, args.file)
+        config = await asyncio.to_thread(load, args.file)
     except ConfigError as problem:
         err.write(f"{problem.source}: {len(problem.problems)} problem(s):\n")
         for line in problem.problems:

@@ -31,15 +31,14 @@ from typing import Any, Final, TextIO
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from leviton_bridge.simulator import MeterSimulator, MeterSpec
 from leviton_driver import LevitonError
 from leviton_driver.catalogue import READINGS
 
+from ..config.settings import BridgeConfig
+from ..daemon import Bridge, parse
+from ..mqtt.mapping import Topics
+from ..simulator import MeterSimulator, MeterSpec
 from . import render
-from .config import parse_config
-from .daemon import Bridge
-from .mqtt_mapping import Topics
-from .settings import BridgeConfig
 
 DEMO_METERS = (
     # Loads high enough that the 0.1 kWh energy steps (and so average power) show within a minute.
@@ -226,7 +225,7 @@ def demo_config(
     }
     if http is not None:
         data["http"] = http
-    return parse_config(data, "demo")
+    return parse(data, "demo")
 
 
 def _page_listen() -> str:

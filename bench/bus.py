@@ -42,11 +42,12 @@ from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from support.simulator_process import SimulatorProcess
+
 from leviton_bridge.simulator import LineSettings
 from leviton_driver import Bus, LevitonError, LevitonMeter
 from leviton_driver.connection import PacketTrace
 from leviton_driver.series1000 import Series1000Meter
-from support.simulator_process import SimulatorProcess
 
 TARGET_RATIO: Final = 1.05
 TARGET_TRANSACTIONS: Final = 1

@@ -61,7 +61,6 @@ try:
     from homeassistant.setup import async_setup_component
     from homeassistant.util import dt as dt_util
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
-
     from support.simulator_process import SimulatorProcess
 except ImportError:  # the project's environment: it runs the Home Assistant side below
     pass

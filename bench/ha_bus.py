@@ -126,8 +126,9 @@ def ha_passes(ha: str, host: str, port: int, meters: int, cycles: int) -> list[f
 
 
 async def run(args: argparse.Namespace) -> int:
-    from leviton_bridge.simulator import LineSettings
     from support.simulator_process import SimulatorProcess
+
+    from leviton_bridge.simulator import LineSettings
 
     specs = [f"{u}:2000:load={1 + u % 7 * 2.5}" for u in range(1, args.meters + 1)]
     sim = await SimulatorProcess.start(*specs, framing="rtu", line_baud=args.baud)

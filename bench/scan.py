@@ -25,8 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from leviton_driver import SCAN_TIMEOUT, Bus
 from support.simulator_process import SimulatorProcess
+
+from leviton_driver import SCAN_TIMEOUT, Bus
 
 
 async def main(ids: int, link_timeout: float, framing: str) -> int:

@@ -56,14 +56,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from leviton_bridge.config import parse_config
-from leviton_bridge.core.meter_state import CycleReport, MeterState
-from leviton_bridge.core.poller import BusPoller
-from leviton_bridge.daemon import Bridge
 from support import free_port
 from support.mosquitto import Broker
 from support.serial import pty_pair
 from support.simulator_process import SimulatorProcess
+
+from leviton_bridge.config import parse_config
+from leviton_bridge.core.meter_state import CycleReport, MeterState
+from leviton_bridge.core.poller import BusPoller
+from leviton_bridge.daemon import Bridge
 
 METERS = (
     "1:2000:load=0:energy=1000.5:peak=3.25",

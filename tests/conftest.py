@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.serial import pty_pair
+from tests.support.serial import pty_pair
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from typing import Any, Final, TextIO
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from leviton_driver import LevitonError
+from leviton_driver import Clocks, LevitonError
 from leviton_driver.catalogue import READINGS
 
 from ..config.settings import BridgeConfig
@@ -249,8 +249,9 @@ async def demo_session(
 ) -> AsyncIterator[DemoSession]:
     """The demo's simulated meters, a broker (unless ``broker_url`` names one) and the bridge
     with its status page (``http``: the ``http:`` section; by default 127.0.0.1:8080, or
-    another free port), running until the block ends. ``link_timeout`` and ``clock`` (the
-    simulated meters' clock) are for tests."""
+    another free port), running until the block ends. ``link_timeout`` and ``clock`` are for
+    tests: ``clock`` is the meters' monotonic clock, the simulated meters' and the one the
+    bridge counts their uptime on (held still, every value stands still)."""
     async with AsyncExitStack() as stack:
         options: dict[str, Any] = {"clock": clock} if clock is not None else {}
         simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS], **options)
@@ -267,6 +268,9 @@ async def demo_session(
             http=http if http is not None else {"listen": _page_listen()},
         )
         bridge = Bridge(config)
+        if clock is not None:
+            for poller in bridge.pollers:
+                poller.meter_clocks = Clocks(monotonic=clock)
         stop = asyncio.Event()
         task = asyncio.create_task(bridge.run(stop))
         try:

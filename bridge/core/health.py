@@ -20,10 +20,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
-if TYPE_CHECKING:
-    from .bridge import BridgeCore
+from .faces import FaceStatus
+from .poller import BusPoller
 
 #: A bus that has not finished a poll cycle for this long (at least; see ``stalled_after``) is
 #: stuck: every request has a timeout, so a cycle always ends.
@@ -48,10 +48,20 @@ class Health:
         return "\n".join([bad, *self.problems, *self.notes]) + "\n"
 
 
+class Watched(Protocol):
+    """What health looks at: the core's pollers, their tasks, and the faces' statuses."""
+
+    started: asyncio.Event
+    pollers: list[BusPoller]
+    tasks: list[asyncio.Task[None]]
+
+    def statuses(self) -> list[FaceStatus]: ...
+
+
 class HealthMonitor:
     """Looks at the core and says whether it is alive (``check``) and ready (``readiness``)."""
 
-    def __init__(self, core: BridgeCore, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, core: Watched, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.core = core
         self.clock = clock
         """Monotonic seconds (tests step it instead of waiting)."""

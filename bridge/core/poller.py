@@ -22,6 +22,7 @@ from typing import Final
 
 from leviton_driver import (
     Bus,
+    Clocks,
     DemandResetResult,
     LevitonError,
     LevitonMeter,
@@ -61,6 +62,8 @@ class BusPoller:
         self.warned_profiles = warned_profiles if warned_profiles is not None else set()
         """Provisional profiles already warned about (shared by the pollers of one bridge)."""
         self.clock = clock
+        self.meter_clocks = Clocks()
+        """The clocks the meters read time from (tests and the demo give their own)."""
         self.settings = SupervisionSettings(offline_after=config.offline_after)
         """How the meters are watched: the driver's defaults, and this bus's ``offline_after``."""
         self.states = [
@@ -90,6 +93,7 @@ class BusPoller:
                 series=config.series,
                 profile=profile,
                 trace=self.bus.connection.trace,
+                clocks=self.meter_clocks,
             )
 
         # Log lines name the meter, its bus and its unit id (two buses may both have a unit 1);
@@ -122,6 +126,7 @@ class BusPoller:
                     series=config.series,
                     profile_path=config.profile,
                     trace=self.bus.connection.trace,
+                    clocks=self.meter_clocks,
                 )
             except LevitonError as err:  # a profile that cannot be read: said at each poll
                 state.supervisor.last_error = str(err)

@@ -21,13 +21,16 @@ Operations:
 * ``set`` (``unit``, then any of ``program_id``, ``reset_count``, ``load``, ``peak``,
   ``energy``): change it (``energy`` makes the total jump there).
 * ``refuse_reads`` (``unit``, ``address``, ``code``, ``after``): reads starting at the wire
-  address get exception ``code`` after ``after`` more good answers.
+  address get exception ``code`` after ``after`` more good answers; ``accept_reads``
+  (``unit``, ``address``) answers them again.
 * ``faults`` (``rates``: {kind: rate}): replace the fault rates (``{}`` stops all faults).
 * ``silence`` / ``unsilence`` (``unit``): the meter stops answering / answers again.
 * ``requests``: requests received per unit id a meter answers; ``unanswered``: per unit id
   nobody answers (no meter there, or one silenced).
 * ``restart`` (``unit``): the meter loses power and comes back (uptime from zero).
 * ``late`` (``unit``, ``seconds``, ``count``): its next ``count`` answers come that late.
+* ``lose`` (``unit``, ``count``): its next ``count`` answers are lost on the way (a lost
+  frame: unlike a late answer, the line is free again at once).
 * ``fewer_registers`` (``unit``, ``count``): its next ``count`` reads answer one register fewer
   than asked, in a well-formed frame.
 * ``press_reset`` (``unit``): someone resets peak demand with the meter's own button.
@@ -109,6 +112,20 @@ class Controller:
                 raise ControlError(f"{code} is not a Modbus exception code") from None
             simulator.meters[unit].refuse_reads(address, exception, after=after)
             return None
+        if op == "accept_reads":
+            unit = self._meter_unit(request)
+            address = request.get("address")
+            if not isinstance(address, int):
+                raise ControlError("accept_reads needs a whole number address")
+            simulator.meters[unit].accept_reads(address)
+            return None
+        if op == "accept_reads":
+            unit = self._meter_unit(request)
+            address = request.get("address")
+            if not isinstance(address, int):
+                raise ControlError("accept_reads needs a whole number address")
+            simulator.meters[unit].accept_reads(address)
+            return None
         if op == "faults":
             rates = request.get("rates")
             if not isinstance(rates, dict) or not all(
@@ -140,6 +157,13 @@ class Controller:
             if not isinstance(seconds, (int, float)) or not isinstance(count, int):
                 raise ControlError("late needs seconds (a number) and count (a whole number)")
             simulator.meters[unit].late_answers.extend([float(seconds)] * count)
+            return None
+        if op == "lose":
+            unit = self._meter_unit(request)
+            count = request.get("count", 1)
+            if not isinstance(count, int):
+                raise ControlError("lose needs count (a whole number)")
+            simulator.meters[unit].lost_answers += count
             return None
         if op == "fewer_registers":
             unit = self._meter_unit(request)

@@ -125,6 +125,8 @@ class SimulatedMeter:
         self.refusals: dict[int, tuple[int, ExcCodes]] = {}
         """Reads starting at an address answered with an exception, after a number of good ones."""
         self.late_answers: list[float] = []
+        self.lost_answers = 0
+        """Answers still to lose on the way back (a lost frame: the line stays free)."""
         """Delays (seconds) of its next answers: each comes that much after it should."""
         self.fewer_registers = 0
         """Its next this many register reads answer one register fewer than asked, in a
@@ -183,6 +185,10 @@ class SimulatedMeter:
         """Answer reads starting at ``address`` with exception ``code``, after ``after`` more
         good answers (a meter failing part-way, e.g. after its identification)."""
         self.refusals[address] = (after, code)
+
+    def accept_reads(self, address: int) -> None:
+        """Answer reads starting at ``address`` again (undo ``refuse_reads``)."""
+        self.refusals.pop(address, None)
 
     def read(self, function: int, address: int, count: int) -> list[int] | ExcCodes:
         refusal = self.refusals.get(address)

@@ -387,7 +387,7 @@ class MeterSimulator:
             exchange = self._serving()
             meter = self.slots[slot]
             self.served.append((meter.unit, function, address, count))
-            fault = self._draw_fault()
+            fault = self._lost(meter) or self._draw_fault()
             result: ExcCodes | None
             if fault == "exception":
                 self.faults_injected[fault] += 1
@@ -420,6 +420,14 @@ class MeterSimulator:
             await self._late(meter, fault)
             return result
 
+    @staticmethod
+    def _lost(meter: SimulatedMeter) -> str | None:
+        """A ``timeout`` fault for an answer the meter was told to lose (``lose``)."""
+        if meter.lost_answers <= 0:
+            return None
+        meter.lost_answers -= 1
+        return "timeout"
+
     async def _late(self, meter: SimulatedMeter, fault: str | None) -> None:
         """Hold the answer back (the line stays busy): a "late" fault, or one asked of the
         meter."""
@@ -440,7 +448,7 @@ class MeterSimulator:
             if meter is not None:
                 self.served.append((meter.unit, 0x11, 0, 0))
             data = meter.report_server_id() if meter is not None else None
-            fault = self._draw_fault()
+            fault = (self._lost(meter) if meter is not None else None) or self._draw_fault()
             if fault == "exception":
                 self.faults_injected[fault] += 1
                 data = None

@@ -27,8 +27,8 @@ from leviton_bridge.config import BridgeConfig
 from leviton_bridge.core.poller import BusPoller
 from leviton_bridge.daemon import Bridge, parse
 from leviton_bridge.simulator import MeterSimulator
-from support import PATIENCE, free_port, until
-from support.inprocess import StartSimulator, start_simulator
+from tests.support import PATIENCE, free_port, until
+from tests.support.inprocess import StartSimulator, start_simulator
 
 __all__ = ["start_simulator"]  # a fixture from support, used here
 

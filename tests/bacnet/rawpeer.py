@@ -11,7 +11,7 @@ from typing import Any
 
 from bacpypes3.pdu import Address
 
-from support import PATIENCE
+from tests.support import PATIENCE
 
 from .malformed import confirmed, unicast
 

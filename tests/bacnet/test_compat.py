@@ -33,7 +33,7 @@ from leviton_bridge.bacnet.objects import (
     MeterResetValue,
 )
 from leviton_bridge.config.settings import MeterConfig
-from support import PATIENCE, free_port
+from tests.support import PATIENCE, free_port
 
 INTERNAL = "bacpypes3 {version}: the internal {name!r} that bridge/bacnet/compat.py uses {what}"
 

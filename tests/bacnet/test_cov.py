@@ -18,8 +18,8 @@ from bacpypes3.apdu import SubscribeCOVRequest
 from bacpypes3.primitivedata import ObjectIdentifier
 
 from leviton_bridge.bacnet.cov import CovService
-from support import until
-from support.inprocess import StartSimulator
+from tests.support import until
+from tests.support.inprocess import StartSimulator
 
 from .conftest import Client, RunningBridge, StartBridge, bus
 from .rawpeer import RawPeer, apdu_at, apdu_of, request

@@ -27,8 +27,8 @@ from leviton_bridge.bacnet import mapping
 from leviton_bridge.bacnet.face import BacnetFace
 from leviton_bridge.config import BacnetConfig
 from leviton_driver import ConfigurationError
-from support import PATIENCE, free_port, until
-from support.inprocess import StartSimulator
+from tests.support import PATIENCE, free_port, until
+from tests.support.inprocess import StartSimulator
 
 from .conftest import (
     DEVICE,

@@ -18,8 +18,8 @@ from leviton_bridge.bacnet.ede import ede_cell, ede_text, units_code
 from leviton_bridge.cli import main
 from leviton_bridge.cli.commands import cmd_bacnet_ede
 from leviton_bridge.daemon import load as load_config
-from support import free_port
-from support.inprocess import StartSimulator
+from tests.support import free_port
+from tests.support.inprocess import StartSimulator
 
 from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus
 

@@ -19,8 +19,8 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from leviton_bridge.bacnet.face import BacnetFace
 from leviton_bridge.bacnet.fastpath import TEMPLATES
 from leviton_bridge.bacnet.objects import MeterObject
-from support import until
-from support.inprocess import StartSimulator
+from tests.support import until
+from tests.support.inprocess import StartSimulator
 
 from .conftest import RunningBridge, StartBridge, bus
 from .rawpeer import RawPeer, apdu_of, request

@@ -16,8 +16,8 @@ from bacpypes3.apdu import ErrorRejectAbortNack, ReadPropertyMultipleRequest
 from bacpypes3.basetypes import PropertyIdentifier, PropertyReference, ReadAccessSpecification
 from bacpypes3.primitivedata import ObjectIdentifier
 
-from support import until
-from support.inprocess import StartSimulator
+from tests.support import until
+from tests.support.inprocess import StartSimulator
 
 from .conftest import DEVICE_INSTANCE, Client, RunningBridge, StartBridge, bus
 from .malformed import (

@@ -30,8 +30,8 @@ from bacpypes3.primitivedata import CharacterString, Enumerated, Null, ObjectIde
 from leviton_bridge.core.faces import ResetOutcome
 from leviton_bridge.core.poller import RESET_COALESCE_S
 from leviton_bridge.simulator import MeterSimulator
-from support import SteppedClock, until
-from support.inprocess import StartSimulator
+from tests.support import SteppedClock, until
+from tests.support.inprocess import StartSimulator
 
 from .conftest import DEVICE, Client, RunningBridge, Site, StartBridge, bus, object_list
 

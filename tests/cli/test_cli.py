@@ -29,9 +29,9 @@ from leviton_bridge.cli import demo, main
 from leviton_bridge.simulator import FaultSettings, MeterSimulator, MeterSpec, SimulatedMeter
 from leviton_driver import Bus
 from leviton_driver.profile import DEFAULT_PROFILE_PATH
-from support import PATIENCE
-from support.echo import echo_gateway
-from support.inprocess import StartSimulator
+from tests.support import PATIENCE
+from tests.support.echo import echo_gateway
+from tests.support.inprocess import StartSimulator
 
 BRIDGE = shutil.which("leviton-bridge") or str(Path(sys.executable).with_name("leviton-bridge"))
 TRANSPORTS = ("tcp", "rtu+tcp", "serial")

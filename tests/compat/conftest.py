@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 
 def driver_module(name: str) -> ModuleType:

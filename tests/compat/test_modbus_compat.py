@@ -13,7 +13,7 @@ from modbus_connection.pymodbus import ModbusConnection
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu.other_message import ReportDeviceIdResponse
 
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import driver_module
 

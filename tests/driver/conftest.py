@@ -1,5 +1,5 @@
 """The in-process simulator for these tests."""
 
-from support.inprocess import start_simulator
+from tests.support.inprocess import start_simulator
 
 __all__ = ["start_simulator"]

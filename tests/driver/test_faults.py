@@ -14,7 +14,7 @@ from leviton_driver import (
     MeterTimeoutError,
     ShortResponseError,
 )
-from support.inprocess import StartSimulator
+from tests.support.inprocess import StartSimulator
 
 
 @pytest.mark.parametrize(

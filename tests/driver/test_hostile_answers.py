@@ -14,8 +14,8 @@ import logging
 import pytest
 
 from leviton_driver import Bus, GarbledResponseError, MeterTimeoutError, ShortResponseError
-from support.echo import echo_gateway
-from support.simulator_process import SimulatorProcess
+from tests.support.echo import echo_gateway
+from tests.support.simulator_process import SimulatorProcess
 
 __all__ = ["echo_gateway"]  # a fixture
 

@@ -19,7 +19,7 @@ from leviton_driver import (
 )
 from leviton_driver.series1000 import Series1000Meter
 from leviton_driver.series8000 import Series8000Meter
-from support.inprocess import StartSimulator
+from tests.support.inprocess import StartSimulator
 
 
 @pytest.mark.parametrize(

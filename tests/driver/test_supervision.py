@@ -31,7 +31,7 @@ from leviton_driver import (
 )
 from leviton_driver.catalogue import ENERGY_DELIVERED, Reading
 from leviton_driver.guard import TotalGuard
-from support.supervision_cases import CASES, OFFLINE_AFTER, Case
+from tests.support.supervision_cases import CASES, OFFLINE_AFTER, Case
 
 WHERE = "tcp://scripted:502"
 FIRST_PROGRAM = 40001

@@ -33,9 +33,9 @@ from custom_components.leviton_meters.const import (
     CONF_UNIT_ID,
     DOMAIN,
 )
-from support.bridge_process import BridgeProcess
-from support.mosquitto import mosquitto, start_broker
-from support.simulator_process import SimulatorProcess
+from tests.support.bridge_process import BridgeProcess
+from tests.support.mosquitto import mosquitto, start_broker
+from tests.support.simulator_process import SimulatorProcess
 
 COMPONENT = Path(__file__).parents[2] / "custom_components" / DOMAIN
 STRINGS: dict[str, Any] = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ from homeassistant.helpers.service import async_get_all_descriptions
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.leviton_meters.const import DOMAIN, SERVICE_RESET_PEAK_DEMAND
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import assert_renders, make_entry, setup_entry
 

@@ -46,7 +46,7 @@ from custom_components.leviton_meters.const import (
 from custom_components.leviton_meters.driver import modbus_compat
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from custom_components.leviton_meters.link import DATA_CONNECTIONS
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import (
     SPEC_1000,

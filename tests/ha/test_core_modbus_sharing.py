@@ -29,7 +29,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.leviton_meters import link
 from custom_components.leviton_meters.const import CONF_HOST, CONF_PORT, CONF_UNIT_ID, DOMAIN
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import make_entry, next_poll, setup_entry
 

@@ -21,7 +21,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import make_entry, next_poll, setup_entry
 

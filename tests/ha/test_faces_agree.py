@@ -20,8 +20,8 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.leviton_meters.const import CONF_PROFILE
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
-from support import PATIENCE
-from support.simulator_process import bridge_executable
+from tests.support import PATIENCE
+from tests.support.simulator_process import bridge_executable
 
 from .conftest import StartSim, make_entry, setup_entry
 

@@ -37,7 +37,7 @@ from custom_components.leviton_meters.link import (
     connection_url,
     link_settings,
 )
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import SPEC_2000, StartSim, make_entry, setup_entry
 

@@ -30,8 +30,8 @@ from custom_components.leviton_meters.driver.catalogue import (
     SERIES_8000_METER_READINGS,
     SERIES_8000_POINT_READINGS,
 )
-from support import until
-from support.mosquitto import Broker
+from tests.support import until
+from tests.support.mosquitto import Broker
 
 from .conftest import StartBridge, StartSim
 

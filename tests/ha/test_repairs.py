@@ -20,7 +20,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.leviton_meters.const import DEFAULT_UNAVAILABLE_AFTER, DOMAIN
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import assert_renders, make_entry, next_poll, setup_entry
 

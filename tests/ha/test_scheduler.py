@@ -16,7 +16,7 @@ from custom_components.leviton_meters.scheduler import (
     PASS_HEADROOM,
     BusScheduler,
 )
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import StartSim, make_entry, next_poll, setup_entry
 

@@ -30,7 +30,7 @@ from custom_components.leviton_meters.const import (
     DOMAIN,
 )
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
-from support.simulator_process import SimulatorProcess
+from tests.support.simulator_process import SimulatorProcess
 
 from .conftest import StartSim, make_entry, next_poll, setup_entry
 

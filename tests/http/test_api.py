@@ -11,11 +11,11 @@ import aiohttp
 
 from leviton_bridge.core import codec
 from leviton_driver import Bus
-from support import PATIENCE, until
-from support.inprocess import StartSimulator
-from support.mosquitto import Broker
-from support.running import RunBridge
-from support.statuspage import TOKEN, bridge_config, http_section
+from tests.support import PATIENCE, until
+from tests.support.inprocess import StartSimulator
+from tests.support.mosquitto import Broker
+from tests.support.running import RunBridge
+from tests.support.statuspage import TOKEN, bridge_config, http_section
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -281,7 +281,7 @@ async def test_tls(
     start_simulator: StartSimulator,
     run_bridge: RunBridge,
 ) -> None:
-    from mqtt.conftest import make_pki  # the MQTT tests' CA and certificates
+    from tests.mqtt.conftest import make_pki  # the MQTT tests' CA and certificates
 
     pki = make_pki(tmp_path)
     _sim, url = await start_simulator("1:2000:load=0")

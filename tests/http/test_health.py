@@ -22,11 +22,11 @@ import pytest
 
 from leviton_bridge.core.health import STALL_S
 from leviton_bridge.core.systemd import sd_notify, watchdog_interval
-from support import PATIENCE, SteppedClock, until
-from support.inprocess import StartSimulator
-from support.mosquitto import Broker
-from support.running import RunBridge
-from support.statuspage import bridge_config
+from tests.support import PATIENCE, SteppedClock, until
+from tests.support.inprocess import StartSimulator
+from tests.support.mosquitto import Broker
+from tests.support.running import RunBridge
+from tests.support.statuspage import bridge_config
 
 
 async def healthz(http: aiohttp.ClientSession, url: str, path: str = "healthz") -> tuple[int, str]:

@@ -9,11 +9,11 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from support import PATIENCE, free_port, until
-from support.inprocess import StartSimulator
-from support.mosquitto import Broker
-from support.running import RunBridge
-from support.statuspage import TOKEN, HeldClock, bridge_config, http_section
+from tests.support import PATIENCE, free_port, until
+from tests.support.inprocess import StartSimulator
+from tests.support.mosquitto import Broker
+from tests.support.running import RunBridge
+from tests.support.statuspage import TOKEN, HeldClock, bridge_config, http_section
 
 
 def samples(text: str) -> dict[str, list[Sample]]:

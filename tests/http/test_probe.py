@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support import PATIENCE, free_port
-from support.inprocess import StartSimulator
-from support.mosquitto import Broker
-from support.running import RunBridge
-from support.statuspage import bridge_config, http_section
+from tests.support import PATIENCE, free_port
+from tests.support.inprocess import StartSimulator
+from tests.support.mosquitto import Broker
+from tests.support.running import RunBridge
+from tests.support.statuspage import bridge_config, http_section
 
 
 async def probe(config: dict[str, Any], folder: Path) -> tuple[int, str]:

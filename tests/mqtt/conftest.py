@@ -31,11 +31,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
-from support import PATIENCE
-from support.bridge_process import BridgeProcess
-from support.inprocess import start_simulator
-from support.mosquitto import Broker, StartBroker, mosquitto, start_broker
-from support.running import RunBridge, RunningBridge, run_bridge
+from tests.support import PATIENCE
+from tests.support.bridge_process import BridgeProcess
+from tests.support.inprocess import start_simulator
+from tests.support.mosquitto import Broker, StartBroker, mosquitto, start_broker
+from tests.support.running import RunBridge, RunningBridge, run_bridge
 
 # Fixtures defined in support and used by the tests here.
 __all__ = [

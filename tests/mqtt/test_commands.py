@@ -11,8 +11,8 @@ from typing import Any
 from leviton_bridge.core.poller import RESET_COALESCE_S
 from leviton_bridge.daemon import Bridge
 from leviton_bridge.simulator import LineSettings
-from support import SteppedClock
-from support.inprocess import StartSimulator
+from tests.support import SteppedClock
+from tests.support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, Watcher, bridge_config, bus, publish, retained
 

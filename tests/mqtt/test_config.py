@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from leviton_bridge.config import ConfigError, load_config, parse_config
-from support.simulator_process import bridge_executable
+from tests.support.simulator_process import bridge_executable
 
 BROKEN = """\
 log_level: verbose

@@ -16,9 +16,9 @@ from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
 from leviton_bridge.simulator import MeterSpec
 from leviton_driver import DEFAULT_SETTINGS
-from support import SteppedClock
-from support.echo import echo_gateway
-from support.inprocess import StartSimulator
+from tests.support import SteppedClock
+from tests.support.echo import echo_gateway
+from tests.support.inprocess import StartSimulator
 
 from .conftest import Broker, RunBridge, Watcher, bridge_config, bus, fast
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leviton_bridge.core.codec import state_text
-from support.inprocess import StartSimulator
+from tests.support.inprocess import StartSimulator
 
 from .conftest import (
     Broker,

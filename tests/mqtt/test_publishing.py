@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +16,14 @@ import pytest
 from leviton_bridge.core.codec import state_text
 from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge
+from leviton_driver import Clocks
 from leviton_driver.catalogue import (
     READINGS,
     SERIES_1000_READINGS,
     SERIES_8000_METER_READINGS,
     SERIES_8000_POINT_READINGS,
 )
-from support.inprocess import StartSimulator
+from tests.support.inprocess import StartSimulator
 
 from .conftest import (
     Broker,
@@ -165,6 +165,18 @@ async def test_discovery_is_retained_and_complete(
     )
 
 
+class TickingWall:
+    """A wall clock that moves one second at each look: when a read happened is which look it
+    took, whatever the machine's own clock does meanwhile."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
 async def test_state_matches_the_meters_one_message_per_poll(
     mosquitto: Broker, start_simulator: StartSimulator, run_bridge: RunBridge, watch: Any
 ) -> None:
@@ -174,8 +186,11 @@ async def test_state_matches_the_meters_one_message_per_poll(
     reads: dict[int, dict[str, str]] = {}
     """Cycle number -> meter -> the state message its read in that cycle should give."""
 
+    wall = TickingWall()
+
     def prepare(bridge: Bridge) -> None:
         poller = bridge.pollers[0]
+        poller.meter_clocks = Clocks(wall=wall)
 
         def remember(report: CycleReport) -> None:
             cycles.append(report)
@@ -196,10 +211,10 @@ async def test_state_matches_the_meters_one_message_per_poll(
 
     # Values as the simulator holds them, in what the next cycle reads.
     energy_before = {unit: sim.meters[unit].energy_delivered() for unit in (1, 2)}
-    wall_before = time.time()
+    wall_before = wall.now
     start = poller.cycles + 1  # not begun yet
     await poller.wait_for_cycle(start)
-    wall_after = time.time()
+    wall_after = wall.now
     energy_after = {unit: sim.meters[unit].energy_delivered() for unit in (1, 2)}
     assert [(a.meter_id, a.answered) for a in cycles[start - 1].attempts] == [
         ("lab_u1", True),
@@ -224,8 +239,8 @@ async def test_state_matches_the_meters_one_message_per_poll(
     assert readings["demand_reset_count"] == 3
     assert readings["program_id"] == meter.program_id
     assert set(readings) == {r.key for r in SERIES_1000_READINGS}
-    # "time" is when the meter was read (to the millisecond, truncated)
-    assert wall_before - 0.001 <= _epoch(state["time"]) <= wall_after
+    # "time" is when the meter was read, by the meters' wall clock (to the millisecond)
+    assert wall_before < _epoch(state["time"]) <= wall_after
 
     state = read["lab_u2"]
     assert energy_before[2] - 0.11 <= state["readings"]["energy_delivered"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from support.inprocess import StartSimulator
+from tests.support.inprocess import StartSimulator
 
 from .conftest import (
     RunBridge,

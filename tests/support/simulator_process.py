@@ -131,6 +131,10 @@ class SimulatorProcess:
         more good answers."""
         await self.request("refuse_reads", unit=unit, address=address, code=code, after=after)
 
+    async def accept_reads(self, unit: int, address: int) -> None:
+        """Undo ``refuse_reads``."""
+        await self.request("accept_reads", unit=unit, address=address)
+
     async def faults(self, **rates: float) -> None:
         """Replace the fault rates (timeout, garbage, crc, short, exception); none: no faults."""
         await self.request("faults", rates=rates)
@@ -154,6 +158,10 @@ class SimulatorProcess:
     async def late(self, unit: int, seconds: float, count: int = 1) -> None:
         """The meter's next ``count`` answers come ``seconds`` late."""
         await self.request("late", unit=unit, seconds=seconds, count=count)
+
+    async def lose(self, unit: int, count: int = 1) -> None:
+        """Its next ``count`` answers are lost on the way (the line stays free)."""
+        await self.request("lose", unit=unit, count=count)
 
     async def fewer_registers(self, unit: int, count: int = 1) -> None:
         """The meter's next ``count`` reads answer one register fewer than asked."""

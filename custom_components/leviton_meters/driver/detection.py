@@ -29,7 +29,7 @@ from .errors import (
     MeterTimeoutError,
     NoModbusMeterError,
 )
-from .meter import SERIES_CHOICES, LevitonMeter, Series
+from .meter import SERIES_CHOICES, Clocks, LevitonMeter, Series
 from .model_numbers import ModelInfo, decode_model
 from .profile import Profile, async_load_profile
 from .series1000 import Series1000Meter, refuse_other_maker
@@ -78,6 +78,7 @@ async def async_detect_meter(
     profile: Profile | None = None,
     trace: PacketTrace | None = None,
     derived_power: bool = True,
+    clocks: Clocks | None = None,
 ) -> LevitonMeter:
     """Identify the meter at a unit id and return the right meter class, identified.
 
@@ -94,8 +95,13 @@ async def async_detect_meter(
         profile = await async_load_profile()
     try:
         meter = configured_meter(
-            unit, series=series, profile=profile, derived_power=derived_power, **common
-        ) or await _detect_series(unit, profile, derived_power, common)
+            unit,
+            series=series,
+            profile=profile,
+            derived_power=derived_power,
+            clocks=clocks,
+            **common,
+        ) or await _detect_series(unit, profile, derived_power, _with_clocks(common, clocks))
         await meter.async_identify()
     except MeterTimeoutError as err:
         if isinstance(err, NoModbusMeterError):
@@ -132,6 +138,7 @@ async def async_identify_meter(
     profile: Profile | None = None,
     trace: PacketTrace | None = None,
     derived_power: bool = True,
+    clocks: Clocks | None = None,
 ) -> LevitonMeter:
     """The meter at a unit id, identified (``async_detect_meter``), after one small request
     that a silent unit id answers with one timeout: ``NoModbusMeterError`` then, with advice.
@@ -149,7 +156,15 @@ async def async_identify_meter(
         profile=profile,
         trace=trace,
         derived_power=derived_power,
+        clocks=clocks,
     )
+
+
+def _with_clocks(common: dict[str, Any], clocks: Clocks | None) -> dict[str, Any]:
+    """A meter constructor's arguments, with the clocks where some are given."""
+    if clocks is None:
+        return common
+    return {**common, "clock": clocks.monotonic, "wall_clock": clocks.wall}
 
 
 async def _detect_series(
@@ -247,12 +262,13 @@ def configured_meter(
     trace: PacketTrace | None = None,
     derived_power: bool = True,
     points: int | None = None,
+    clocks: Clocks | None = None,
 ) -> LevitonMeter | None:
     """The meter a configuration names by its series, not yet identified (nothing is sent);
     None for ``auto``, which only the meter can tell. Its description (readings, reset, model
     label) holds before it ever answers; a Series 8000 needs its ``profile``, and its
     ``points`` are known once identified (or given, e.g. to list its objects in advance)."""
-    common: dict[str, Any] = {"unit_id": unit_id, "where": where, "trace": trace}
+    common = _with_clocks({"unit_id": unit_id, "where": where, "trace": trace}, clocks)
     if series in ("1000", "2000"):
         return Series1000Meter(
             unit, series=Series(series), derived_power=derived_power, configured=True, **common
@@ -277,6 +293,7 @@ async def async_configured_meter(
     profile_path: str | None = None,
     trace: PacketTrace | None = None,
     derived_power: bool = True,
+    clocks: Clocks | None = None,
 ) -> LevitonMeter | None:
     """``configured_meter``, reading a Series 8000's profile (``profile_path``, else the
     provisional default) without blocking."""
@@ -289,4 +306,5 @@ async def async_configured_meter(
         profile=profile,
         trace=trace,
         derived_power=derived_power,
+        clocks=clocks,
     )

@@ -126,6 +126,14 @@ def check_unit_id(unit_id: Any, what: str = "unit id") -> int:
     return int(unit_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """The clocks a meter reads time from (tests give their own)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+
+
 @dataclass(kw_only=True)
 class Identity:
     """What a meter says about itself."""
@@ -245,13 +253,17 @@ class LevitonMeter(ABC):
         unit_id: int,
         where: str,
         trace: PacketTrace | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         self.unit = unit
         self.unit_id = check_unit_id(unit_id)
         self.where = where
         self.trace = trace
-        self.clock = clock
+        self.clock = clock or time.monotonic
+        """Monotonic seconds: the glitch guard's rates, derived power, status intervals."""
+        self.wall_clock = wall_clock or time.time
+        """Seconds since the epoch: when a poll was read (``Snapshot.time``)."""
         self.identity: Identity | None = None
         self.errors: Counter[str] = Counter()
         self.last: Snapshot | None = None

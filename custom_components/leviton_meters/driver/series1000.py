@@ -10,7 +10,6 @@ forward in between).
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Final
 
 from modbus_connection import ModbusUnit
@@ -323,7 +322,7 @@ class Series1000Meter(LevitonMeter):
         readings[DEMAND_RESET_COUNT.key] = self._count
         readings[UPTIME.key] = self._extrapolated_uptime(now)
         readings[PROGRAM_ID.key] = self.identity.program_id if self.identity else None
-        self.last = Snapshot(time=time.time(), readings=readings)
+        self.last = Snapshot(time=self.wall_clock(), readings=readings)
         return self.last
 
     # -- peak-demand reset -----------------------------------------------------------------

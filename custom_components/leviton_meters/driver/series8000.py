@@ -8,7 +8,6 @@ model number) is used, silence or a refusal is no failure.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -296,7 +295,7 @@ class Series8000Meter(LevitonMeter):
         for point, key, _name, convert, guard in self._point_fields:
             value = convert(next(values))
             points[point][key] = value if guard is None else guard.check(value, now)
-        self.last = Snapshot(time=time.time(), readings=readings, points=points)
+        self.last = Snapshot(time=self.wall_clock(), readings=readings, points=points)
         return self.last
 
     async def _read_raw(self, registers: Component, what: str) -> Sequence[Any]:

@@ -14,10 +14,17 @@ from leviton_bridge.core.poller import RESET_COALESCE_S, BusPoller
 from leviton_bridge.daemon import Bridge
 from leviton_bridge.simulator import LineSettings
 from leviton_driver.connection import PacketTrace
-from support import SteppedClock
-from support.inprocess import StartSimulator
-
-from .conftest import Broker, RunBridge, bridge_config, bus, fast, publish, record_cycles
+from tests.mqtt.conftest import (
+    Broker,
+    RunBridge,
+    bridge_config,
+    bus,
+    fast,
+    publish,
+    record_cycles,
+)
+from tests.support import SteppedClock
+from tests.support.inprocess import StartSimulator
 
 Event = tuple[str, bool]
 """(bus name, True for a request sent / False for an answer received)."""

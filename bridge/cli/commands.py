@@ -73,7 +73,7 @@ async def _with_bus[T](
 
 
 def _write_json(out: TextIO, data: Any) -> None:
-    out.write(codec.dumps(data) + "\n")
+    out.write(codec.dumps(data, indented=True) + "\n")
 
 
 def parse_units(text: str) -> list[int]:

@@ -31,11 +31,13 @@ from leviton_driver import Identity, Snapshot
 
 _COMPACT: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 _READABLE: Final = json.JSONEncoder(allow_nan=False)
+_INDENTED: Final = json.JSONEncoder(allow_nan=False, indent=2)
 
 
-def dumps(data: Any, *, compact: bool = False) -> str:
-    """JSON text; a value a meter garbled into NaN or infinity becomes null."""
-    encoder = _COMPACT if compact else _READABLE
+def dumps(data: Any, *, compact: bool = False, indented: bool = False) -> str:
+    """JSON text (``compact`` for machines, ``indented`` for people); a value a meter garbled
+    into NaN or infinity becomes null."""
+    encoder = _COMPACT if compact else _INDENTED if indented else _READABLE
     try:
         return encoder.encode(data)
     except ValueError:

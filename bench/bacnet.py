@@ -489,6 +489,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The bridge keeps its state (the totals last shown) in a folder of this run's own.
+    os.environ["STATE_DIRECTORY"] = tempfile.mkdtemp(prefix="leviton-bench-state-")
     args = parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if args.simulator:

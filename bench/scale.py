@@ -410,6 +410,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    # The bridge keeps its state (the totals last shown) in a folder of this run's own.
+    os.environ["STATE_DIRECTORY"] = tempfile.mkdtemp(prefix="leviton-bench-state-")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", nargs="?", choices=("run", "simulators"), default="run")
     parser.add_argument("--gateways", type=int, default=25)

@@ -41,6 +41,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import sys
@@ -330,6 +331,8 @@ async def run(polls_per_bus: int, rate: float, interval: float) -> int:
 
 
 def main() -> int:
+    # The bridge keeps its state (the totals last shown) in a folder of this run's own.
+    os.environ["STATE_DIRECTORY"] = tempfile.mkdtemp(prefix="leviton-bench-state-")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--polls", type=int, default=3000, help="polls per bus (default 3000)")
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of answers spoiled")

@@ -141,8 +141,8 @@ class Bridge:
         """Run until ``stop`` is set; then stop polling and every face, in reverse order."""
         # The meters named by their series exist before the faces start, so that these show
         # them from the start (BACnet objects, MQTT discovery), answered or not.
-        await self.core.prepare()
         try:
+            await self.core.prepare()
             for make in self._faces():
                 face = make()
                 self.core.attach(face)
@@ -155,6 +155,7 @@ class Bridge:
                     await face.stop()
                 except Exception:  # stop the others all the same
                     _LOGGER.exception("stopping %s failed", face.status().title)
+            await self.core.close()
             _LOGGER.info("bridge stopped")
 
 

@@ -12,7 +12,6 @@ Started by the daemon when the configuration has ``bacnet:``. One device (``devi
 * ``ingress``, ``wire``, ``fastpath``: every datagram screened before bacpypes3 sees it, and
   the common ReadPropertyMultiple answered from bytes;
 * ``cov``: COV subscriptions, bounded per peer and in all;
-* ``ratelimit``: one warning per misbehaving peer and kind, not one per datagram;
 * ``ede``: the EDE export (``leviton-bridge bacnet-ede``);
 * ``compat``: every use of a bacpypes3 internal (bacpypes3 is pinned exactly).
 

@@ -61,9 +61,9 @@ from bacpypes3.errors import AbortException, ExecutionError, ObjectError, Reject
 from bacpypes3.primitivedata import ObjectType
 from bacpypes3.service.object import read_property_to_result_element
 
+from ..core.ratelimit import PeerWarnings
 from . import compat
 from .objects import MeterObject, MeterResetValue, writable
-from .ratelimit import PeerWarnings
 
 _LOGGER = logging.getLogger(__name__)
 

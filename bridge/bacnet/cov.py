@@ -36,8 +36,8 @@ from bacpypes3.basetypes import PropertyIdentifier, PropertyValue
 from bacpypes3.constructeddata import Any as AnyValue
 from bacpypes3.errors import ExecutionError, MissingRequiredParameter
 
+from ..core.ratelimit import PeerWarnings
 from .objects import MeterObject
-from .ratelimit import PeerWarnings
 
 if TYPE_CHECKING:
     from .application import BridgeApplication

@@ -27,6 +27,7 @@ from leviton_driver import ConfigurationError, DemandResetResult
 from ..config.settings import BacnetConfig
 from ..core.faces import FaceStatus, Figure
 from ..core.meter_state import MeterState
+from ..core.ratelimit import PeerWarnings
 from . import compat, mapping
 from .application import BridgeApplication
 from .cov import CovService
@@ -41,7 +42,6 @@ from .objects import (
     MeterObject,
     MeterResetValue,
 )
-from .ratelimit import PeerWarnings
 
 if TYPE_CHECKING:
     from ..core.bridge import BridgeCore
@@ -138,7 +138,7 @@ class BacnetFace:
         self.address = _parse_address(config.address)
         self.app: BridgeApplication | None = None
         self.device: BridgeDevice | None = None
-        self.warnings = PeerWarnings(logging.getLogger("leviton_bridge.bacnet"))
+        self.warnings = PeerWarnings(logging.getLogger("leviton_bridge.bacnet"), "BACnet")
         self.index: dict[int, MeterObject] = {}
         """Every meter object by its encoded identifier (for the fast path)."""
         self.ingress = Ingress(self.index, self.warnings, foreign=bool(config.bbmd))

@@ -7,7 +7,7 @@ request with a generic decoder that costs milliseconds. So every datagram comes 
 
 * a datagram that is not BACnet/IP, or whose BVLL, NPDU or APDU header is malformed
   (``wire.read_frame``), is dropped with at most one warning per peer and kind
-  (``ratelimit.PeerWarnings``);
+  (``core.ratelimit.PeerWarnings``);
 * a confirmed request for a service the device does not execute (ReadRange, file access,
   DeviceCommunicationControl, an unknown service choice, ...) is rejected with
   ``unrecognized-service``; a segmented one is aborted with ``segmentation-not-supported``;
@@ -34,10 +34,10 @@ from bacpypes3.apdu import APDU, AbortPDU, AbortReason, APCISequence, RejectPDU,
 from bacpypes3.errors import RejectException
 from bacpypes3.pdu import PDU
 
+from ..core.ratelimit import PeerWarnings
 from . import compat, fastpath
 from .application import CONFIRMED_EXECUTED, UNCONFIRMED_EXECUTED
 from .objects import MeterObject
-from .ratelimit import PeerWarnings
 from .wire import (
     CARRIES_NPDU,
     CONFIRMED_REQUEST,

@@ -208,8 +208,10 @@ def demo_config(
     *,
     interval: float,
     http: dict[str, Any] | None = None,
+    state_dir: str | None = None,
 ) -> BridgeConfig:
-    """The demo's configuration: its three meters on one bus, MQTT, and the status page."""
+    """The demo's configuration: its three meters on one bus, MQTT, and the status page (and
+    a state directory of its own: the simulated meters start afresh at every demo)."""
     data: dict[str, Any] = {
         "buses": [
             {
@@ -225,6 +227,8 @@ def demo_config(
     }
     if http is not None:
         data["http"] = http
+    if state_dir is not None:
+        data["state_dir"] = state_dir
     return parse(data, "demo")
 
 
@@ -261,11 +265,13 @@ async def demo_session(
         where = "the MQTT broker"
         if broker_url is None:
             where, broker_url = await start_local_broker(stack)
+        state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="leviton-demo-"))
         config = demo_config(
             modbus_url + (f"?timeout={link_timeout}" if link_timeout else ""),
             broker_url,
             interval=interval,
             http=http if http is not None else {"listen": _page_listen()},
+            state_dir=state_dir,
         )
         bridge = Bridge(config)
         if clock is not None:

@@ -45,6 +45,7 @@ from .settings import (
     MeterConfig,
     MqttConfig,
     default_meter_name,
+    default_state_dir,
     slug,
 )
 
@@ -135,6 +136,9 @@ HTTP_SCHEMA: Final = vol.Schema(
         vol.Optional("token_file"): valid.file_path,
         vol.Optional("cert_file"): valid.file_path,
         vol.Optional("key_file"): valid.file_path,
+        vol.Optional("max_connections", default=256): valid.in_range(8, 100_000, "connections"),
+        vol.Optional("max_live_pages", default=32): valid.in_range(1, 10_000, "pages"),
+        vol.Optional("idle_timeout", default=15.0): valid.seconds,
     }
 )
 CONFIG_SCHEMA: Final = vol.Schema(
@@ -146,6 +150,7 @@ CONFIG_SCHEMA: Final = vol.Schema(
         vol.Optional("log_level", default="info"): vol.In(
             LOG_LEVELS, msg="expected debug, info, warning or error"
         ),
+        vol.Optional("state_dir"): valid.folder_path,
     }
 )
 
@@ -221,6 +226,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
         bacnet=bacnet,
         http=http,
         log_level=valid["log_level"],
+        state_dir=valid.get("state_dir") or default_state_dir(),
         source=source,
     )
 
@@ -363,6 +369,9 @@ def _http(data: dict[str, Any], token_from_file: str | None) -> HttpConfig:
         token=data.get("token") or token_from_file,
         cert_file=data.get("cert_file"),
         key_file=data.get("key_file"),
+        max_connections=data["max_connections"],
+        max_live_pages=data["max_live_pages"],
+        idle_timeout=data["idle_timeout"],
     )
 
 

@@ -3,9 +3,11 @@ file that holds it; everything else (pollers, MQTT, BACnet) takes these."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Final
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -20,6 +22,17 @@ OFFLINE_AFTER_RANGE: Final = (1, 100)
 def slug(text: str) -> str:
     """A topic- and id-safe form of a name: lower case letters, digits and underscores."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
+
+
+def default_state_dir() -> str:
+    """The state directory when the configuration names none: systemd's ``StateDirectory=``
+    (``$STATE_DIRECTORY``), else ``$XDG_STATE_HOME/leviton-bridge``, else
+    ``~/.local/state/leviton-bridge``."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return given
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "leviton-bridge")
 
 
 def default_meter_name(bus: str, unit: int) -> str:
@@ -95,6 +108,13 @@ class HttpConfig:
     """Asked of every request but ``/healthz`` when set (required beyond loopback)."""
     cert_file: str | None = None
     key_file: str | None = None
+    max_connections: int = 256
+    """Open connections at most; at the cap a new one closes the idlest."""
+    max_live_pages: int = 32
+    """Open pages (live-update streams) at most; more are answered 503."""
+    idle_timeout: float = 15.0
+    """Seconds a connection may sit without a request being answered (a keep-alive nobody
+    uses, a request sent half) before it is closed."""
 
     @property
     def tls(self) -> bool:
@@ -120,6 +140,8 @@ class BridgeConfig:
     bacnet: BacnetConfig | None = None
     http: HttpConfig | None = None
     log_level: str = "info"
+    state_dir: str = field(default_factory=lambda: default_state_dir())
+    """Where the bridge keeps what outlives a restart (the totals it last showed)."""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

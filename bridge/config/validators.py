@@ -248,6 +248,20 @@ def file_path(value: Any) -> str:
     return str(path)
 
 
+def folder_path(value: Any) -> str:
+    """A folder for the bridge's own files (made at start when missing; a file is refused)."""
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
+        raise vol.Invalid("expected a folder path")
+    path = resolve(value)
+    try:
+        is_file = path.exists() and not path.is_dir()
+    except OSError as err:
+        raise vol.Invalid(f"{value}: cannot be checked ({err.strerror})") from None
+    if is_file:
+        raise vol.Invalid(f"{value} is a file; expected a folder")
+    return str(path)
+
+
 def profile_file(value: Any) -> str:
     """A Series 8000 profile file whose contents are valid (what ``run`` would load)."""
     path = file_path(value)

@@ -13,13 +13,14 @@ import logging
 from contextlib import suppress
 from typing import Final
 
-from leviton_driver import LevitonError
+from leviton_driver import ConfigurationError, LevitonError
 
 from ..config.settings import BridgeConfig
 from .faces import Face, FaceStatus, MeterListener, Refusal, ResetOutcome
 from .health import HealthMonitor
 from .meter_state import MeterState
 from .poller import BusPoller
+from .statefile import SavedTotals, StateDir, StateDirError, TotalsKeeper
 from .systemd import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class BridgeCore:
         self.health = HealthMonitor(self)
         self.started = asyncio.Event()
         """Set once every bus polls and every face has started."""
+        self.state_dir = StateDir(config.state_dir)
+        self.totals = TotalsKeeper(self.state_dir.path)
+        """The totals last shown, kept on disk: the guards start from them after a restart."""
+        self.listeners.append(self.totals)
 
     # -- what faces read ---------------------------------------------------------------------
 
@@ -58,6 +63,22 @@ class BridgeCore:
     def statuses(self) -> list[FaceStatus]:
         """Every attached face's status, in the order they started."""
         return [face.status() for face in self.faces]
+
+    def notes(self) -> list[str]:
+        """What the core cannot do now but goes on without (health shows them)."""
+        if self.totals.problem is not None:
+            return [f"totals are not saved: {self.totals.problem}"]
+        return []
+
+    def seed(self, meter_id: str, saved: SavedTotals) -> None:
+        """Totals a meter showed before this start (the state file, a face's own record):
+        its glitch guards start from the higher of every source, for that meter only."""
+        state = self._states.get(meter_id)
+        if state is None or not saved.totals:
+            return
+        state.supervisor.seed_totals(
+            saved.totals, program_id=saved.program_id, shown_at=saved.saved_at
+        )
 
     def attach(self, face: Face) -> None:
         """Feed ``face`` from the pollers (before it starts: it may show meters at once)."""
@@ -108,10 +129,22 @@ class BridgeCore:
     # -- running -----------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Make the meters the configuration names by their series (nothing is sent), so that
-        the faces show them from the start, answered or not."""
+        """Take the state directory (``ConfigurationError`` when another bridge holds it),
+        seed the totals last shown, and make the meters the configuration names by their
+        series (nothing is sent), so that the faces show them from the start."""
+        try:
+            self.state_dir.acquire()
+        except StateDirError as err:
+            raise ConfigurationError(str(err)) from None
+        for meter_id, saved in (await asyncio.to_thread(self.totals.load)).items():
+            self.seed(meter_id, saved)
         for poller in self.pollers:
             await poller.async_prepare()
+
+    async def close(self) -> None:
+        """Write the totals last shown, and let go of the state directory."""
+        await self.totals.stop()
+        self.state_dir.release()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set (the faces are attached and started); say ready to
@@ -120,6 +153,7 @@ class BridgeCore:
             asyncio.create_task(poller.run(), name=f"poll {poller.config.name}")
             for poller in self.pollers
         ]
+        self.totals.start()
         self.started.set()
         faces = ", ".join(status.title for status in self.statuses())
         _LOGGER.info(

@@ -57,6 +57,8 @@ class Watched(Protocol):
 
     def statuses(self) -> list[FaceStatus]: ...
 
+    def notes(self) -> list[str]: ...
+
 
 class HealthMonitor:
     """Looks at the core and says whether it is alive (``check``) and ready (``readiness``)."""
@@ -104,6 +106,7 @@ class HealthMonitor:
             if not status.up:
                 why = f": {status.problem}" if status.problem else ""
                 health.notes.append(f"degraded: {status.title} is down{why}")
+        health.notes.extend(core.notes())
         return health
 
     def readiness(self) -> Health:

@@ -31,9 +31,10 @@ from leviton_driver import ConfigurationError
 
 from ..config.settings import HttpConfig
 from ..core.codec import dumps
-from ..core.faces import FaceStatus, Refusal
+from ..core.faces import FaceStatus, Figure, Refusal
 from ..core.meter_state import MeterState
 from . import metrics, views
+from .limits import Connections, GuardedSite, LoginLimiter, RequestLog
 from .live import TICK_S, LiveFeed, event, parse_points
 from .security import Guard
 from .stats import BusStats, MeterTracker
@@ -88,6 +89,10 @@ class StatusPage:
         self.url = config.url
         """Where a browser on this host finds the page (the bound port once started)."""
         self.since: float | None = None
+        self.connections = Connections(
+            limit=config.max_connections, idle_timeout=config.idle_timeout
+        )
+        self.logins = LoginLimiter()
         self._files = {name: _text(name) for name in (*STATIC, "index.html", "login.html")}
         self._runner: web.AppRunner | None = None
         self.app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
@@ -119,10 +124,15 @@ class StatusPage:
         if self.config.cert_file and self.config.key_file:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.cert_file, self.config.key_file)
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=2.0,
+            logger=RequestLog(self.connections.warnings),
+        )
         await runner.setup()
-        site = web.TCPSite(
-            runner, self.config.host, self.config.port, ssl_context=context, reuse_address=True
+        site = GuardedSite(
+            runner, self.config.host, self.config.port, self.connections, ssl_context=context
         )
         try:
             await site.start()
@@ -133,6 +143,7 @@ class StatusPage:
                 f"({err.strerror or err}); is the port in use, or the address not this host's?"
             ) from None
         self._runner = runner
+        self.connections.start()
         self.since = time.time()
         _LOGGER.info(
             "status page listening on %s (%s from this host)%s",
@@ -143,6 +154,8 @@ class StatusPage:
 
     async def stop(self) -> None:
         self.feed.close()
+        self.logins.close()
+        await self.connections.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -156,7 +169,39 @@ class StatusPage:
             since=self.since,
             summary=f"{'listening on' if serving else 'not listening on'} {self.config.listen}",
             problem=None if serving else "not listening",
-            details={"listen": self.config.listen, "open_pages": len(self.feed.subscribers)},
+            details={
+                "listen": self.config.listen,
+                "open_pages": len(self.feed.subscribers),
+                "connections": len(self.connections.open),
+            },
+            figures=[
+                Figure(
+                    "leviton_http_connections",
+                    "Open connections of the page",
+                    len(self.connections.open),
+                ),
+                Figure(
+                    "leviton_http_open_pages",
+                    "Pages with their live stream open",
+                    len(self.feed.subscribers),
+                ),
+                *(
+                    Figure(
+                        "leviton_http_connections_closed",
+                        "Connections closed by the bridge, by why",
+                        count,
+                        counter=True,
+                        labels={"why": why},
+                    )
+                    for why, count in sorted(self.connections.counts.items())
+                ),
+                Figure(
+                    "leviton_http_logins_refused",
+                    "Login attempts answered 429 (too many wrong tokens)",
+                    self.logins.refused,
+                    counter=True,
+                ),
+            ],
         )
 
     # -- MeterListener: when each meter went on- or offline, and the open pages ----------------
@@ -174,6 +219,10 @@ class StatusPage:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        with self.connections.busy(request.transport):
+            return await self._checked(request, handler)
+
+    async def _checked(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
         if path not in PROBES:
             refused = self.guard.host_refused(request)
@@ -237,11 +286,20 @@ class StatusPage:
             origin is not None and origin != f"{request.scheme}://{request.host}"
         ):
             return self._login_response("Log in from this page.", status=403)
+        client = request.remote or "?"
+        wait = self.logins.retry_after(client)
+        if wait is not None:
+            answer = self._login_response(
+                f"Too many wrong tokens: try again in {wait:.0f} s.", status=429
+            )
+            answer.headers["Retry-After"] = f"{wait:.0f}"
+            return answer
         form = await request.post()
         given = form.get("token")
         if not isinstance(given, str) or not self.guard.check_login(given):
-            _LOGGER.warning("status page: a wrong token from %s", request.remote)
+            self.logins.failed(client)
             return self._login_response("That is not this bridge's token.", status=401)
+        self.logins.succeeded(client)
         response = web.HTTPSeeOther("/")
         self.guard.start_session(response)
         raise response
@@ -296,6 +354,13 @@ class StatusPage:
         return _json(outcome.as_dict(), 200 if outcome.ok else 502)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if len(self.feed.subscribers) >= self.config.max_live_pages:
+            return web.Response(
+                status=503,
+                text=f"{len(self.feed.subscribers)} pages are open already (http.max_live_pages); "
+                "close one, or open it again later\n",
+                headers={"Retry-After": "10", "Cache-Control": "no-store"},
+            )
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..config.settings import MqttConfig
 from ..core.codec import dumps, state_text
@@ -25,11 +27,19 @@ from .cleanup import DiscoveryCleanup
 from .commands import Commands
 from .link import BrokerLink
 from .mapping import OFFLINE, ONLINE, Topics, discovery_messages
+from .seeds import saved_totals
 
 if TYPE_CHECKING:
     from ..core.bridge import BridgeCore
 
 _LOGGER = logging.getLogger(__name__)
+
+REPUBLISH_DELAY_S: Final = (0.5, 2.5)
+"""After Home Assistant's birth, everything is published again once, after a random delay in
+this range: a storm of births costs one republish, and bridges sharing a broker spread out."""
+SEED_WAIT_S: Final = 5.0
+"""How long the start waits for the broker to read the totals last published (a broker that is
+down at start delays polling by this much at most)."""
 
 
 class MqttFace:
@@ -44,6 +54,14 @@ class MqttFace:
         self.states: dict[str, MeterState] = {}
         """The meters this face has heard of from the poller (it publishes only those)."""
         self._stopping = False
+        self._republish: asyncio.TimerHandle | None = None
+        self.births = 0
+        """Home Assistant births (``online``) heard."""
+        self.republished = 0
+        """Times everything was published again for them."""
+        self._retained: dict[str, bytes] | None = None
+        """While the start reads the states last published: what came, by meter."""
+        self._marker: tuple[str, asyncio.Event] | None = None
         self._availability: dict[str, str] = {}
         """What each meter's availability topic says now (as far as this connection knows)."""
         self.link = BrokerLink(
@@ -91,8 +109,43 @@ class MqttFace:
     # -- Face ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect in the background; a broker that is down is retried with backoff, forever."""
+        """Connect (a broker that is down is retried, forever, in the background), and read
+        back the totals last published, for the core to seed its guards before polling."""
         self.link.start()
+        await self._seed_from_retained()
+
+    async def _seed_from_retained(self) -> None:
+        """The retained state of every meter, read once: subscribe, then a marker of our own
+        comes back after every retained message (the broker queues those first)."""
+        try:
+            await asyncio.wait_for(self.link.ready.wait(), SEED_WAIT_S)
+        except TimeoutError:
+            _LOGGER.info(
+                "MQTT broker %s not reached within %g s: the totals last shown come from the "
+                "state file only",
+                self.config.url,
+                SEED_WAIT_S,
+            )
+            return
+        marker = f"{self.topics.base}/bridge/seeded/{secrets.token_hex(6)}"
+        done = asyncio.Event()
+        self._retained, self._marker = {}, (marker, done)
+        states = self.topics.state("+")
+        client = self.link.client
+        try:
+            client.subscribe([(states, 1), (marker, 1)])
+            client.publish(marker, "", qos=1)
+            await asyncio.wait_for(done.wait(), SEED_WAIT_S)
+        except TimeoutError:
+            _LOGGER.info("the states last published did not come back in time; not used")
+            return
+        finally:
+            client.unsubscribe([states, marker])
+            retained, self._retained, self._marker = self._retained or {}, None, None
+        for meter_id, payload in retained.items():
+            saved = saved_totals(payload)
+            if saved is not None:
+                self.core.seed(meter_id, saved)
 
     async def stop(self) -> None:
         """Say offline (retained; nothing is published after it) and disconnect cleanly."""
@@ -107,6 +160,9 @@ class MqttFace:
             return
         self._stopping = True
         self.commands.cancel()
+        if self._republish is not None:
+            self._republish.cancel()
+            self._republish = None
         link = self.link
         if not link.client.is_connected():
             return
@@ -156,6 +212,24 @@ class MqttFace:
                     link.connect_failures,
                     counter=True,
                 ),
+                Figure(
+                    "leviton_mqtt_commands_refused",
+                    "Commands refused (not PRESS, retained, an unknown meter)",
+                    self.commands.refused,
+                    counter=True,
+                ),
+                Figure(
+                    "leviton_mqtt_homeassistant_births",
+                    "Home Assistant births heard (each storm of them is one republish)",
+                    self.births,
+                    counter=True,
+                ),
+                Figure(
+                    "leviton_mqtt_republishes",
+                    "Times discovery and state were published again for Home Assistant",
+                    self.republished,
+                    counter=True,
+                ),
             ),
         )
 
@@ -178,6 +252,21 @@ class MqttFace:
                 (self.topics.discovery_wildcard, 1),
             ]
         )
+        self.publish_all()
+
+    def _republish_soon(self) -> None:
+        """Home Assistant is online: everything again, once, within ``REPUBLISH_DELAY_S``
+        (a storm of births is one republish; the jitter spreads the bridges on one broker)."""
+        self.births += 1
+        if self._republish is not None:
+            return
+        delay = random.uniform(*REPUBLISH_DELAY_S)
+        self._republish = asyncio.get_running_loop().call_later(delay, self._republish_now)
+
+    def _republish_now(self) -> None:
+        self._republish = None
+        self.republished += 1
+        _LOGGER.info("Home Assistant is online: publishing discovery and state again")
         self.publish_all()
 
     def publish_all(self) -> None:
@@ -219,12 +308,21 @@ class MqttFace:
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         if self._stopping:
             return
+        if self._marker is not None:  # the start reads back the states last published
+            marker, done = self._marker
+            if topic == marker:
+                done.set()
+                return
+            meter_id = self.topics.meter_id_of_state(topic)
+            if meter_id is not None and self._retained is not None:
+                if retained and payload:
+                    self._retained[meter_id] = payload
+                return
         if topic == self.topics.homeassistant_status:
             # A retained birth is an old one (Home Assistant's own is not retained): it arrives
             # when we subscribe, right after we published everything anyway.
             if payload.decode(errors="replace") == ONLINE and not retained:
-                _LOGGER.info("Home Assistant is online: publishing discovery and state again")
-                self.publish_all()
+                self._republish_soon()
             return
         if topic.startswith(f"{self.topics.discovery_prefix}/device/"):
             self.cleanup.seen(topic, payload)

@@ -18,4 +18,5 @@ METER_KEYS: Final = {
     "resets": "demand reset counter at start",
     "uptime": "seconds of uptime at start",
     "ident": "0x11 answer style: ascii (as in the manual), spaced, binary, or none (refuse 0x11)",
+    "glitch": "share of reads (0..1) whose energy totals glitch: 0, or a thousand times too high",
 }

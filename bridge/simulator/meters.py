@@ -8,6 +8,7 @@ any other address) and of Series 8000 meters (per the register profile).
 from __future__ import annotations
 
 import math
+import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class MeterSpec:
     resets: int = 0
     uptime: int = 0
     ident: str = "ascii"
+    glitch: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> MeterSpec:
@@ -81,9 +83,9 @@ class MeterSpec:
 
     def _set(self, key: str, value: str, text: str) -> None:
         try:
-            if key in ("load", "energy", "export", "peak"):
+            if key in ("load", "energy", "export", "peak", "glitch"):
                 number = float(value)
-                if not math.isfinite(number) or number < 0:
+                if not math.isfinite(number) or number < 0 or (key == "glitch" and number > 1):
                     raise ValueError
                 setattr(self, key, number)
             elif key in ("program", "resets", "uptime"):
@@ -117,6 +119,8 @@ class SimulatedMeter:
         self.started = clock()
         self._energy_since = self.started
         self._energy_base = spec.energy
+        self._glitches = random.Random(spec.unit)  # the same glitches at every run
+        self.glitches_served = 0
         self.profile = profile
         self.program_id = spec.program if spec.program is not None else 40000 + spec.unit
         self.reset_count = spec.resets
@@ -173,6 +177,14 @@ class SimulatedMeter:
 
     def uptime(self) -> int:
         return self.spec.uptime + int(self.clock() - self.started)
+
+    def glitch(self) -> float:
+        """What this read's energy totals are multiplied by: 1, or (a ``glitch`` of the reads)
+        0 or 1000, as a meter mid-update or a bit flip on a noisy line gives."""
+        if self.spec.glitch and self._glitches.random() < self.spec.glitch:
+            self.glitches_served += 1
+            return 0.0 if self._glitches.random() < 0.5 else 1000.0
+        return 1.0
 
     def point_load(self, point: int) -> float:
         """kW of one Series 8000 point: the load shared unevenly, so points differ."""
@@ -234,7 +246,7 @@ class SimulatedSeries1000(SimulatedMeter):
             value &= 0xFFFFFFFF
             words[address], words[address + 1] = value >> 16, value & 0xFFFF
 
-        put32(0x0000, int(self.energy_delivered() * 10))
+        put32(0x0000, int(self.energy_delivered() * self.glitch() * 10))
         put32(0x0002, int(self.spec.export * 10))
         peak = round(self.peak_demand() * 100)
         put32(0x0004, peak)
@@ -315,12 +327,13 @@ class SimulatedSeries8000(SimulatedSeries1000):
         for key, spec in profile.meter.items():
             _encode(words, spec.address, spec.type, values[key] / spec.scale, profile.word_order)
         hours = self.hours()
+        glitch = self.glitch()
         for point in range(1, self.spec.points + 1):
             load = self.point_load(point)
             share = load / self.spec.load if self.spec.load else 1 / self.spec.points
             start = self._energy_base * share
             point_values = {
-                "energy_delivered": start + load * hours,
+                "energy_delivered": (start + load * hours) * glitch,
                 "energy_received": self.spec.export * share,
                 "power": load * 1000,
                 "reactive_energy_delivered": (start + load * hours) * 0.3,

@@ -129,7 +129,7 @@ async def test_subscriptions_are_capped_per_peer_and_in_total(
     finally:
         other.close()
     assert tracebacks(caplog.records) == []
-    limits = [r for r in caplog.records if getattr(r, "bacnet_kind", None) == "cov-limit"]
+    limits = [r for r in caplog.records if getattr(r, "kind", None) == "cov-limit"]
     assert len(limits) == 2  # one per peer
     assert site.bridge.publisher.warnings.counts["cov-limit"] == 2
 
@@ -179,7 +179,7 @@ async def test_a_subscriber_that_refuses_notifications_is_dropped(
     assert len(seen) == site.cov.max_failures == 3
     assert len(site.cov) == 0
     assert tracebacks(caplog.records) == []
-    dropped = [r for r in caplog.records if getattr(r, "bacnet_kind", None) == "cov-subscriber"]
+    dropped = [r for r in caplog.records if getattr(r, "kind", None) == "cov-subscriber"]
     assert len(dropped) == 1
     assert "after 3 failed confirmed notifications" in dropped[0].getMessage()
 

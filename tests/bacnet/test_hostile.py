@@ -91,7 +91,7 @@ async def test_a_flood_of_malformed_datagrams(port: Port, caplog: pytest.LogCapt
             peer.close()
     assert tracebacks(caplog.records) == []
     warned = Counter(
-        (getattr(r, "bacnet_peer", r.name), getattr(r, "bacnet_kind", r.getMessage()))
+        (getattr(r, "peer", r.name), getattr(r, "kind", r.getMessage()))
         for r in caplog.records
         if r.levelno >= logging.WARNING
         and r.name.startswith(("leviton_bridge.bacnet", "bacpypes3"))

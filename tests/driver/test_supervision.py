@@ -55,7 +55,13 @@ class ScriptedMeter(LevitonMeter):
     """A meter that does what the world says; its energy total has the driver's real guard."""
 
     def __init__(self, world: World) -> None:
-        super().__init__(cast(ModbusUnit, None), unit_id=1, where=WHERE, clock=lambda: world.now)
+        super().__init__(
+            cast(ModbusUnit, None),
+            unit_id=1,
+            where=WHERE,
+            clock=lambda: world.now,
+            wall_clock=lambda: world.now,
+        )
         self.world = world
         self.guard = TotalGuard("scripted total")
 
@@ -78,9 +84,11 @@ class ScriptedMeter(LevitonMeter):
     def suppressed(self) -> int:
         return self.guard.suppressed
 
-    def seed_total(self, point: int | None, key: str, value: float) -> None:
+    def seed_total(
+        self, point: int | None, key: str, value: float, when: float | None = None
+    ) -> None:
         if point is None and key == ENERGY_DELIVERED.key:
-            self.guard.seed(value)
+            self.guard.seed(value, when)
 
     def _silent(self) -> None:
         if self.world.mode == "silent":
@@ -251,17 +259,32 @@ async def test_a_held_meter_is_read_again_when_it_is_back() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fingerprint", "seeded"), [(None, True), (f"2000-{FIRST_PROGRAM}", True), ("2000-7", False)]
+    ("program_id", "seeded"), [(None, True), (FIRST_PROGRAM, True), (7, False)]
 )
 async def test_seeded_totals_hold_for_their_meter_only(
-    fingerprint: str | None, seeded: bool
+    program_id: int | None, seeded: bool
 ) -> None:
     """A total shown before a restart is the floor of that meter's total, also when it is
     identified only later; it means nothing for another meter."""
     world = World(total=900.0)  # the meter says less than was shown (a glitch at start)
     sup = supervisor(world)
-    sup.seed_totals({(None, ENERGY_DELIVERED.key): 1000.0}, fingerprint)
+    sup.seed_totals({(None, ENERGY_DELIVERED.key): 1000.0}, program_id=program_id)
     outcome = await sup.async_poll()
     assert outcome.snapshot is not None
     shown = outcome.snapshot.readings[ENERGY_DELIVERED.key]
     assert shown == (1000.0 if seeded else 900.0)
+
+
+async def test_seeds_merge_and_keep_their_rate_check() -> None:
+    """Two sources (the state file, the retained MQTT state): the higher total wins; a rise
+    beyond the meter's rating since the seed was shown is a glitch, even on the first read."""
+    world = World(total=1000.0)
+    world.now = 5000.0
+    sup = supervisor(world)
+    sup.seed_totals({(None, ENERGY_DELIVERED.key): 1000.0}, shown_at=4990.0)
+    sup.seed_totals({(None, ENERGY_DELIVERED.key): 999.0}, shown_at=4995.0)
+    world.glitch = False
+    world.total = 1_000_000.0  # 999,000 kWh in 10 s: no meter delivers that
+    outcome = await sup.async_poll()
+    assert outcome.snapshot is not None
+    assert outcome.snapshot.readings[ENERGY_DELIVERED.key] == 1000.0

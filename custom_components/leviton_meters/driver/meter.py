@@ -264,6 +264,7 @@ class LevitonMeter(ABC):
         """Monotonic seconds: the glitch guard's rates, derived power, status intervals."""
         self.wall_clock = wall_clock or time.time
         """Seconds since the epoch: when a poll was read (``Snapshot.time``)."""
+        self._label = f"unit {self.unit_id} on {where}"
         self.identity: Identity | None = None
         self.errors: Counter[str] = Counter()
         self.last: Snapshot | None = None
@@ -271,6 +272,21 @@ class LevitonMeter(ABC):
         self._primed: tuple[ReportedIdentity | None] | None = None
 
     # -- the description every face uses ---------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """How log lines name the meter: ``unit 1 on tcp://...`` until whoever watches it gives
+        its own name (the bridge: its name, bus and unit id; two buses may both have a unit 1)."""
+        return self._label
+
+    @label.setter
+    def label(self, text: str) -> None:
+        self._label = text
+        self._relabel()
+
+    def _relabel(self) -> None:
+        """Name the meter's glitch guards after ``label`` (subclasses that have guards)."""
+        return None
 
     @property
     @abstractmethod
@@ -325,9 +341,11 @@ class LevitonMeter(ABC):
         """Requests sent on this meter's link so far (None when the link is not ours)."""
         return self.trace.requests if self.trace is not None else None
 
-    def seed_total(self, point: int | None, key: str, value: float) -> None:
+    def seed_total(
+        self, point: int | None, key: str, value: float, when: float | None = None
+    ) -> None:
         """Start a total's glitch guard from a value shown before a restart (a higher one wins:
-        totals never go backwards)."""
+        totals never go backwards); ``when``: the monotonic time it stood for, if known."""
         return None
 
     def differs_from(self, other: LevitonMeter) -> str | None:

@@ -22,6 +22,7 @@ from .catalogue import (
     ENERGY_RECEIVED,
     PEAK_DEMAND,
     PROGRAM_ID,
+    READINGS,
     SERIES_1000_READINGS,
     UPTIME,
     Reading,
@@ -102,8 +103,8 @@ class Series1000Meter(LevitonMeter):
         self.poll_peak_register = False
         """Set when 40005 and 40061 disagree: peak demand is then read from 40061 too."""
         self.guards = {
-            ENERGY_DELIVERED.key: TotalGuard(f"unit {self.unit_id} {ENERGY_DELIVERED.name}"),
-            ENERGY_RECEIVED.key: TotalGuard(f"unit {self.unit_id} {ENERGY_RECEIVED.name}"),
+            ENERGY_DELIVERED.key: TotalGuard(f"{self.label} {ENERGY_DELIVERED.name}"),
+            ENERGY_RECEIVED.key: TotalGuard(f"{self.label} {ENERGY_RECEIVED.name}"),
         }
         self.with_derived_power = derived_power
         self.derived_power = DerivedPower()
@@ -138,10 +139,16 @@ class Series1000Meter(LevitonMeter):
     def suppressed(self) -> int:
         return sum(guard.suppressed for guard in self.guards.values())
 
-    def seed_total(self, point: int | None, key: str, value: float) -> None:
+    def _relabel(self) -> None:
+        for key, guard in self.guards.items():
+            guard.name = f"{self.label} {READINGS[key].name}"
+
+    def seed_total(
+        self, point: int | None, key: str, value: float, when: float | None = None
+    ) -> None:
         guard = self.guards.get(key) if point is None else None
         if guard is not None and (guard.last is None or value > guard.last):
-            guard.seed(value)
+            guard.seed(value, when)
 
     # -- identification --------------------------------------------------------------------
 
@@ -162,7 +169,7 @@ class Series1000Meter(LevitonMeter):
                 f"registers 40005-40006 read {block_peak} kW but 40061-40062 read {peak} kW: "
                 "peak demand is read from 40061 (one more transaction per poll)"
             )
-            _LOGGER.info("unit %s on %s: %s", self.unit_id, self.where, notes[-1])
+            _LOGGER.info("%s: %s", self.label, notes[-1])
         model = reported.model if reported is not None else None
         info: ModelInfo | None = None
         if model:
@@ -261,11 +268,7 @@ class Series1000Meter(LevitonMeter):
         expected = self._extrapolated_uptime(now)
         if expected is not None and uptime + 2 < expected:
             _LOGGER.info(
-                "unit %s on %s restarted (uptime %s s, %s s counted forward)",
-                self.unit_id,
-                self.where,
-                uptime,
-                expected,
+                "%s restarted (uptime %s s, %s s counted forward)", self.label, uptime, expected
             )
         self._status_read_at = now
         self._status_due = False
@@ -346,9 +349,7 @@ class Series1000Meter(LevitonMeter):
             if self._count == count_before:
                 raise
             _LOGGER.info(
-                "unit %s on %s: the reset's answer was lost, but the counter shows it happened",
-                self.unit_id,
-                self.where,
+                "%s: the reset's answer was lost, but the counter shows it happened", self.label
             )
         await self._read_status()
         snapshot = await self._read()

@@ -16,7 +16,13 @@ from modbus_connection.model import Component
 
 from . import modbus_compat
 from .block_decoder import BlockDecoder
-from .catalogue import PROGRAM_ID, SERIES_8000_METER_READINGS, SERIES_8000_POINT_READINGS, Reading
+from .catalogue import (
+    PROGRAM_ID,
+    READINGS,
+    SERIES_8000_METER_READINGS,
+    SERIES_8000_POINT_READINGS,
+    Reading,
+)
 from .errors import (
     ConfigurationError,
     ExceptionResponseError,
@@ -117,10 +123,19 @@ class Series8000Meter(LevitonMeter):
     def suppressed(self) -> int:
         return sum(guard.suppressed for guard in self.guards.values())
 
-    def seed_total(self, point: int | None, key: str, value: float) -> None:
+    def _guard_name(self, point: int, key: str) -> str:
+        return f"{self.label} point {point} {READINGS[key].name}"
+
+    def _relabel(self) -> None:
+        for (point, key), guard in self.guards.items():
+            guard.name = self._guard_name(point, key)
+
+    def seed_total(
+        self, point: int | None, key: str, value: float, when: float | None = None
+    ) -> None:
         guard = self.guards.get((point, key)) if point is not None else None
         if guard is not None and (guard.last is None or value > guard.last):
-            guard.seed(value)
+            guard.seed(value, when)
 
     # -- identification --------------------------------------------------------------------
 
@@ -228,7 +243,7 @@ class Series8000Meter(LevitonMeter):
                 guard = None
                 if key in totals:
                     guard = self.guards.get((point, key)) or TotalGuard(
-                        f"unit {self.unit_id} point {point} {key}"
+                        self._guard_name(point, key)
                     )
                     self.guards[(point, key)] = guard
                 fields.append((point, key, point_field_name(point, key), spec.convert, guard))

@@ -22,8 +22,9 @@ poll's ``PollOutcome`` (publish it; hand it to entities). The policy, once:
   and every poll reports ``OTHER_METER`` until the old meter is back (Home Assistant, which
   asks its user first).
 * **Seeded totals.** Totals shown before a restart seed the glitch guards of the meter they
-  came from (same fingerprint), also when it is identified later, so that a total never goes
-  backwards across a restart; a higher value read wins.
+  came from (same program id), also when it is identified later, so that a total never goes
+  backwards across a restart; a higher value read wins, and a rise beyond the meter's rating
+  since they were shown is caught as a glitch.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ class MeterSupervisor:
     _identify_again: bool = False
     _suppressed_seen: int = 0
     _seeds: dict[TotalKey, float] = field(default_factory=dict)
-    _seed_fingerprint: str | None = None
+    _seed_program_id: int | None = None
+    _seed_shown_at: float | None = None
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -202,12 +204,29 @@ class MeterSupervisor:
 
     # -- seeded totals -----------------------------------------------------------------------
 
-    def seed_totals(self, totals: Mapping[TotalKey, float], fingerprint: str | None = None) -> None:
+    def seed_totals(
+        self,
+        totals: Mapping[TotalKey, float],
+        *,
+        program_id: int | None = None,
+        shown_at: float | None = None,
+    ) -> None:
         """Totals shown before a restart: the glitch guards start from them, so that a total
-        never goes backwards. ``fingerprint`` (``Identity.fingerprint``) names the meter they
-        came from: they seed only that meter (None: whichever is identified here)."""
-        self._seeds = {**self._seeds, **totals}
-        self._seed_fingerprint = fingerprint
+        never goes backwards (the higher of what several sources say wins). ``program_id``
+        names the meter they came from: they seed only that meter (None: whichever is
+        identified here). ``shown_at`` (seconds since the epoch) is when they were shown, so
+        that a rise beyond the meter's rating since then is still caught."""
+        if program_id is not None and self._seed_program_id not in (None, program_id):
+            self._seeds = {}  # another meter's: these replace them
+            self._seed_shown_at = None
+        merged = dict(self._seeds)
+        for key, value in totals.items():
+            merged[key] = max(value, merged.get(key, value))
+        self._seeds = merged
+        self._seed_program_id = program_id if program_id is not None else self._seed_program_id
+        if shown_at is not None:
+            known = self._seed_shown_at
+            self._seed_shown_at = shown_at if known is None else min(known, shown_at)
         meter = self.meter
         if meter is not None and meter.identity is not None:
             self._apply_seeds(meter)
@@ -216,17 +235,26 @@ class MeterSupervisor:
         if not self._seeds:
             return
         identity = meter.identity
-        wanted = self._seed_fingerprint
-        if wanted is not None and (identity is None or identity.fingerprint != wanted):
+        wanted = self._seed_program_id
+        if (
+            wanted is not None
+            and identity is not None
+            and identity.program_id not in (None, wanted)
+        ):
             _LOGGER.info(
-                "%s: totals saved before the restart were of another meter (%s); not used",
+                "%s: the totals shown before the restart were program id %s's, not this "
+                "meter's (%s); not used",
                 self.name,
                 wanted,
+                identity.program_id,
             )
             self._seeds = {}
             return
+        when = None
+        if self._seed_shown_at is not None:
+            when = meter.clock() - max(0.0, meter.wall_clock() - self._seed_shown_at)
         for (point, key), value in self._seeds.items():
-            meter.seed_total(point, key, value)
+            meter.seed_total(point, key, value, when)
         # Kept for a meter identified again later (its guards may be new), until another
         # meter replaces it.
 
@@ -310,6 +338,7 @@ class MeterSupervisor:
         return fresh, True, found, None
 
     def _adopt(self, meter: LevitonMeter) -> None:
+        meter.label = self.name
         self.meter = meter
         self._identity_checked_at = self.clock()
         self._check_identity = False

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from leviton_bridge.bacnet.ratelimit import OTHER_PEERS, PeerWarnings
+from leviton_bridge.core.ratelimit import OTHER_PEERS, PeerWarnings
 
 
 class Clock:
@@ -20,14 +20,14 @@ class Clock:
 
 def test_one_warning_per_peer_and_kind_per_window(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    warnings = PeerWarnings(logging.getLogger("test.ratelimit"), window=60, clock=clock)
+    warnings = PeerWarnings(logging.getLogger("test.ratelimit"), "BACnet", window=60, clock=clock)
     with caplog.at_level(logging.WARNING, "test.ratelimit"):
         for _ in range(1000):
             warnings.warn("10.0.0.1:47808", "bvll", "bad %s", "header")
             warnings.warn("10.0.0.1:47808", "npdu", "bad npdu")
             warnings.warn("10.0.0.2:47808", "bvll", "bad header")
         assert len(caplog.records) == 3
-        assert {(r.bacnet_peer, r.bacnet_kind) for r in caplog.records} == {  # type: ignore[attr-defined]
+        assert {(r.peer, r.kind) for r in caplog.records} == {  # type: ignore[attr-defined]
             ("10.0.0.1:47808", "bvll"),
             ("10.0.0.1:47808", "npdu"),
             ("10.0.0.2:47808", "bvll"),
@@ -43,10 +43,12 @@ def test_one_warning_per_peer_and_kind_per_window(caplog: pytest.LogCaptureFixtu
 
 
 def test_the_peers_remembered_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    warnings = PeerWarnings(logging.getLogger("test.ratelimit"), max_keys=10, clock=Clock())
+    warnings = PeerWarnings(
+        logging.getLogger("test.ratelimit"), "BACnet", max_keys=10, clock=Clock()
+    )
     with caplog.at_level(logging.WARNING, "test.ratelimit"):
         for number in range(10_000):  # spoofed source addresses
             warnings.warn(f"10.0.{number // 256}.{number % 256}:47808", "garbage", "garbage")
     assert len(warnings._seen) <= 10
     assert len(caplog.records) == 11  # ten peers, then one line for all the others
-    assert caplog.records[-1].bacnet_peer == OTHER_PEERS  # type: ignore[attr-defined]
+    assert caplog.records[-1].peer == OTHER_PEERS  # type: ignore[attr-defined]

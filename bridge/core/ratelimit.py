@@ -1,10 +1,12 @@
 """Warnings about what peers send, at most one per peer and kind per window.
 
-A BACnet port is open to anything on the network: one misbehaving device (or a scan) can send
-thousands of bad datagrams a second. Each kind of problem from each peer is worth one line in
-the log, not one per datagram; the next line for it, a window later, says how many were left
-out. The number of (peer, kind) pairs remembered is bounded too, so spoofed source addresses
-cannot grow it: past the bound, new peers share one entry.
+A face is open to whatever reaches it: a BACnet port to anything on the network (one
+misbehaving device or a scan sends thousands of bad datagrams a second), the status page to
+anyone who can reach it (oversized headers, wrong tokens), MQTT to any client of the broker
+(garbage commands). Each kind of problem from each peer is worth one line in the log, not one
+per request; the next line for it, a window later, says how many were left out. The number of
+(peer, kind) pairs remembered is bounded too, so spoofed source addresses cannot grow it: past
+the bound, new peers share one entry.
 """
 
 from __future__ import annotations
@@ -29,20 +31,22 @@ class _Seen:
 
 
 class PeerWarnings:
-    """Rate-limited warnings, keyed by peer and kind.
+    """Rate-limited warnings, keyed by peer and kind, each line starting with ``face``.
 
-    A record carries ``bacnet_peer`` and ``bacnet_kind`` attributes (for tests and log filters).
+    A record carries ``peer`` and ``kind`` attributes (for tests and log filters).
     """
 
     def __init__(
         self,
         logger: logging.Logger,
+        face: str,
         *,
         window: float = WINDOW_S,
         max_keys: int = MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger = logger
+        self.face = face
         self.window = window
         self.max_keys = max_keys
         self.clock = clock
@@ -75,11 +79,12 @@ class PeerWarnings:
         if left_out:
             text += f" ({left_out} more like it since the last report)"
         self.logger.warning(
-            "BACnet: %s: %s%s",
+            "%s: %s: %s%s",
+            self.face,
             key[0],
             text,
             f" (reported at most once in {self.window:g} s per peer)" if seen is None else "",
-            extra={"bacnet_peer": key[0], "bacnet_kind": kind},
+            extra={"peer": key[0], "kind": kind},
         )
         return True
 

@@ -32,6 +32,18 @@ The last line::
 
     RESULT polls=... crashes=... tracebacks=... backwards=... wrong=... flaps_pct=...
     offline_polls_max=... recover_p99_s=...
+
+``--restarts N`` soaks restarts instead: the bridge runs as a process (``leviton-bridge run``)
+against one simulator whose meters' totals glitch (``--glitch`` of the reads answer 0 or a
+thousand times the total) and is killed with SIGKILL at a random moment (after a random number
+of its states, up to a few seconds' worth), N times, each time started again. Every total it
+published is read in order, per meter and point:
+
+* ``backwards``: a total lower than the one published before it;
+* ``spikes``: a total more than ``SPIKE_KWH`` above the one before it (the meters' loads count
+  far less than that between two states): a glitch published as a total.
+
+    RESULT restarts=... states=... glitches=... backwards=... spikes=...
 """
 
 from __future__ import annotations
@@ -114,6 +126,11 @@ class Recorder:
                 self.states[meter_id].append(json.loads(message.payload))
             else:
                 self.availability[meter_id].append((time.monotonic(), message.payload.decode()))
+
+    def count(self) -> int:
+        """States received so far."""
+        with self.lock:
+            return sum(len(messages) for messages in self.states.values())
 
     def stop(self) -> None:
         self.client.loop_stop()
@@ -330,6 +347,99 @@ async def run(polls_per_bus: int, rate: float, interval: float) -> int:
     return 0 if healthy and max(offline_polls, default=0) <= 3 else 1
 
 
+SPIKE_KWH = 0.5
+RESTART_METERS = (
+    "1:2000:load=30:energy=3000",
+    "2:2000:load=0:energy=2008",
+    "3:1000:load=5:energy=800",
+    "4:8000-24:load=16:energy=1600",
+)
+
+
+async def run_restarts(restarts: int, glitch: float, interval: float, seed: int) -> int:
+    """Kill the bridge (SIGKILL) at random moments while the meters' totals glitch."""
+    import random
+    import signal
+
+    moments = random.Random(seed)
+    folder = Path(tempfile.mkdtemp(prefix="soak-restarts-"))
+    broker = Broker(shutil.which("mosquitto") or "/usr/sbin/mosquitto", folder, free_port())
+    broker.start()
+    recorder = Recorder(broker)
+    sim = await SimulatorProcess.start(*RESTART_METERS, framing="tcp")
+    config = {
+        "log_level": "warning",
+        "state_dir": str(folder / "state"),
+        "mqtt": {"url": broker.url, "client_id": "soak-restarts"},
+        "buses": [
+            {
+                "name": "lab",
+                "connect": f"{sim.url}?timeout=0.3",
+                "poll_interval": interval,
+                "meters": [{"unit": int(m.split(":")[0])} for m in RESTART_METERS],
+            }
+        ],
+    }
+    path = folder / "bridge.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    bridge = (
+        shutil.which("leviton-bridge", path=str(Path(sys.executable).parent)) or "leviton-bridge"
+    )
+    log = (folder / "bridge.log").open("w")
+    started = time.monotonic()
+    try:
+        for restart in range(restarts):
+            process = await asyncio.create_subprocess_exec(
+                bridge, "run", "--config", str(path), stdout=log, stderr=log
+            )
+            before = recorder.count()
+            wanted = moments.randint(1, 40)
+            while recorder.count() < before + wanted and process.returncode is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # a benchmark may watch the clock; tests may not
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+            if restart == 0:  # the very first start has nothing to start from
+                for unit in (int(m.split(":")[0]) for m in RESTART_METERS):
+                    await sim.set(unit, glitch=glitch)
+        await asyncio.sleep(0.5)  # the last states in flight
+        glitches = 0
+        for spec in RESTART_METERS:
+            glitches += (await sim.meter(int(spec.split(":")[0])))["glitches"]
+    finally:
+        log.close()
+        await sim.stop()
+        recorder.stop()
+        broker.stop()
+    backwards = spikes = states = 0
+    examples: list[str] = []
+    for meter_id, messages in recorder.states.items():
+        states += len(messages)
+        last: dict[tuple[int, str], float] = {}
+        for message in messages:
+            for key, value in values_of(message).items():
+                if not key[1].startswith(("energy", "reactive_energy")):
+                    continue
+                before_value = last.get(key)
+                if before_value is not None and value < before_value:
+                    backwards += 1
+                    examples.append(f"{meter_id} {key}: {before_value} then {value}")
+                elif before_value is not None and value - before_value > SPIKE_KWH:
+                    spikes += 1
+                    examples.append(f"{meter_id} {key}: {before_value} then {value} (spike)")
+                last[key] = value
+    print(
+        f"{restarts} restarts (SIGKILL) in {time.monotonic() - started:.0f} s; {states} states "
+        f"published; {glitches} glitched reads served"
+    )
+    for line in examples[:10]:
+        print(f"  {line}")
+    print(
+        f"RESULT restarts={restarts} states={states} glitches={glitches} backwards={backwards} "
+        f"spikes={spikes}"
+    )
+    return 0 if backwards == spikes == 0 else 1
+
+
 def main() -> int:
     # The bridge keeps its state (the totals last shown) in a folder of this run's own.
     os.environ["STATE_DIRECTORY"] = tempfile.mkdtemp(prefix="leviton-bench-state-")
@@ -337,7 +447,14 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=3000, help="polls per bus (default 3000)")
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of answers spoiled")
     parser.add_argument("--interval", type=float, default=0.1, help="poll interval, seconds")
+    parser.add_argument(
+        "--restarts", type=int, default=0, help="soak N restarts (kill -9) instead, see above"
+    )
+    parser.add_argument("--glitch", type=float, default=0.3, help="with --restarts: glitch rate")
+    parser.add_argument("--seed", type=int, default=1, help="with --restarts: the random moments")
     args = parser.parse_args()
+    if args.restarts:
+        return asyncio.run(run_restarts(args.restarts, args.glitch, args.interval, args.seed))
     return asyncio.run(run(args.polls, args.fault_rate, args.interval))
 
 

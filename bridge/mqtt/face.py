@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 REPUBLISH_DELAY_S: Final = (0.5, 2.5)
-"""After Home Assistant's birth, everything is published again once, after a random delay in
-this range: a storm of births costs one republish, and bridges sharing a broker spread out."""
+"""After Home Assistant's birth, everything is published again once it has been quiet for a
+random delay in this range (bridges sharing a broker spread out): a storm of births is one
+republish, at most ``REPUBLISH_MAX_WAIT_S`` after the storm began."""
+REPUBLISH_MAX_WAIT_S: Final = 10.0
 SEED_WAIT_S: Final = 5.0
 """How long the start waits for the broker to read the totals last published (a broker that is
 down at start delays polling by this much at most)."""
@@ -55,6 +57,7 @@ class MqttFace:
         """The meters this face has heard of from the poller (it publishes only those)."""
         self._stopping = False
         self._republish: asyncio.TimerHandle | None = None
+        self._storm_began = 0.0
         self.births = 0
         """Home Assistant births (``online``) heard."""
         self.republished = 0
@@ -255,13 +258,18 @@ class MqttFace:
         self.publish_all()
 
     def _republish_soon(self) -> None:
-        """Home Assistant is online: everything again, once, within ``REPUBLISH_DELAY_S``
-        (a storm of births is one republish; the jitter spreads the bridges on one broker)."""
+        """Home Assistant is online: everything again, once, when births have been quiet for
+        ``REPUBLISH_DELAY_S`` (the jitter spreads the bridges on one broker), at most
+        ``REPUBLISH_MAX_WAIT_S`` after the first: a storm of births is one republish."""
         self.births += 1
-        if self._republish is not None:
-            return
-        delay = random.uniform(*REPUBLISH_DELAY_S)
-        self._republish = asyncio.get_running_loop().call_later(delay, self._republish_now)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._republish is None:
+            self._storm_began = now
+        else:
+            self._republish.cancel()
+        at = min(now + random.uniform(*REPUBLISH_DELAY_S), self._storm_began + REPUBLISH_MAX_WAIT_S)
+        self._republish = loop.call_at(at, self._republish_now)
 
     def _republish_now(self) -> None:
         self._republish = None

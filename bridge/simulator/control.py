@@ -19,7 +19,8 @@ Operations:
 * ``meter`` (``unit``): the meter's state: series, points, model, program id, reset count,
   peak demand, energy delivered now, load, requests received; ``point_loads`` (kW per point).
 * ``set`` (``unit``, then any of ``program_id``, ``reset_count``, ``load``, ``peak``,
-  ``energy``): change it (``energy`` makes the total jump there).
+  ``energy``, ``glitch``): change it (``energy`` makes the total jump there; ``glitch`` is the
+  share of reads whose totals glitch).
 * ``refuse_reads`` (``unit``, ``address``, ``code``, ``after``): reads starting at the wire
   address get exception ``code`` after ``after`` more good answers; ``accept_reads``
   (``unit``, ``address``) answers them again.
@@ -56,7 +57,7 @@ from .line import FAULT_KINDS
 from .meters import MeterSpec
 from .server import MeterSimulator
 
-SETTABLE: Final = ("program_id", "reset_count", "load", "peak", "energy")
+SETTABLE: Final = ("program_id", "reset_count", "load", "peak", "energy", "glitch")
 
 
 class ControlError(Exception):
@@ -98,6 +99,10 @@ class Controller:
                 elif key == "peak":
                     meter.peak = float(value)
                     meter.peak_reset_at = None
+                elif key == "glitch":
+                    if not 0 <= value <= 1:
+                        raise ControlError(f"glitch={value!r}: expected a share of reads, 0..1")
+                    meter.spec.glitch = float(value)
                 else:
                     setattr(meter, key, int(value))
             return simulator.meter_state(unit)

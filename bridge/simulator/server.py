@@ -230,6 +230,7 @@ class MeterSimulator:
                 str(point): meter.point_load(point) for point in range(1, spec.points + 1)
             },
             "requests": self.requests[meter.unit],
+            "glitches": meter.glitches_served,
         }
 
     def connection_count(self) -> int:

@@ -32,7 +32,7 @@ from custom_components.leviton_meters.const import (
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from support.simulator_process import SimulatorProcess
 
-from .conftest import StartSim, make_entry, next_poll, setup_entry
+from .conftest import StartSim, enable_disabled_entities, make_entry, next_poll, setup_entry
 
 
 def _value(hass: HomeAssistant, entity_id: str) -> float:
@@ -89,6 +89,13 @@ async def test_series_2000_sensor_classes(
     entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     entity_id = f"sensor.meter_1_{key}"
+    if category is EntityCategory.DIAGNOSTIC:
+        # Diagnostics are created disabled: no state until a user enables them.
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        assert hass.states.get(entity_id) is None
+        assert entity_id in await enable_disabled_entities(hass, entry)
     state = hass.states.get(entity_id)
     assert state is not None
     assert state.attributes.get(ATTR_DEVICE_CLASS) == device_class
@@ -104,7 +111,9 @@ async def test_series_2000_sensor_classes(
 
 
 async def test_series_2000_values(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
-    await setup_entry(hass, await make_entry(simulator, 1))
+    entry = await make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_energy_delivered") == pytest.approx(5000.0, abs=0.2)
     assert _value(hass, "sensor.meter_1_energy_received") == 0.0
     assert _value(hass, "sensor.meter_1_peak_demand") == 9.5
@@ -121,6 +130,7 @@ async def test_series_1000_2000_device(
 ) -> None:
     entry = await make_entry(simulator, 1, title="Main panel")
     await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_40001")})
     assert device is not None
     assert device.manufacturer == "Leviton"
@@ -152,6 +162,7 @@ async def test_series_8000_points_are_devices(
 ) -> None:
     entry = await make_entry(simulator, 3, title="Tower")
     await setup_entry(hass, entry)
+    assert await enable_disabled_entities(hass, entry) == ["sensor.tower_program_id"]
     meter = device_registry.async_get_device(identifiers={(DOMAIN, "s8000_40003")})
     assert meter is not None
     assert meter.model == "Series 8000 (provisional register map)"
@@ -185,6 +196,7 @@ async def test_series_8000_points_are_devices(
         reactive = hass.states.get(f"sensor.tower_point_{point}_reactive_energy_delivered")
         assert reactive is not None
         assert reactive.attributes[ATTR_UNIT_OF_MEASUREMENT] == "kvarh"
+        assert reactive.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.REACTIVE_ENERGY
         assert reactive.attributes[ATTR_STATE_CLASS] == SensorStateClass.TOTAL_INCREASING
         var = hass.states.get(f"sensor.tower_point_{point}_reactive_power")
         assert var is not None
@@ -337,7 +349,9 @@ async def test_status_is_read_again_when_the_meter_restarted(
     """After a meter was silent (a power cut), its uptime and reset counter are read again at
     once, not counted forward for up to ten minutes."""
     sim = await start_sim("1:2000:uptime=86400:resets=3")
-    await setup_entry(hass, await make_entry(sim, 1, link_timeout=0.2))
+    entry = await make_entry(sim, 1, link_timeout=0.2)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_uptime") >= 86400
     await sim.silence(1)
     await next_poll(hass)
@@ -353,7 +367,9 @@ async def test_a_reset_at_the_meter_shows_at_the_next_poll(
 ) -> None:
     """Someone resets peak demand with the meter's own button: peak demand drops, and the
     reset counter is read again at once rather than up to ten minutes later."""
-    await setup_entry(hass, await make_entry(simulator, 1))
+    entry = await make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_demand_reset_count") == 3
     await simulator.press_reset(1)
     await next_poll(hass)

@@ -10,6 +10,8 @@ Home Assistant, MQTT or BACnet libraries:
   ``bacnet_slot`` is the reading's fixed place in a point's block of BACnet instance numbers
   (see the bridge's ``bacnet/mapping.py``): never renumber a slot, building-automation systems
   bind to the numbers. A new reading takes a free slot (14 is free; 15 is the reset object).
+* ``enabled_by_default``: False for a reading few people chart (the diagnostics): a face that
+  has entities (Home Assistant, MQTT discovery) creates it disabled, and a user enables it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Reading:
     """Decimal places worth showing (the meter's resolution)."""
     scope: Scope = Scope.METER
     entity_category: str | None = None
+    enabled_by_default: bool = True
+    """False for the diagnostics: created disabled where a face has entities (a user enables
+    them); every face still reads and publishes them."""
     total: bool = False
     """An ever-increasing total (kWh, kvarh): guarded against glitches and restored."""
     cov_increment: float = 0.0
@@ -115,6 +120,7 @@ DEMAND_RESET_COUNT: Final = Reading(
     bacnet_slot=4,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     cov_increment=1,
     description="Number of peak-demand resets the meter has counted",
 )
@@ -128,6 +134,7 @@ UPTIME: Final = Reading(
     bacnet_slot=5,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     cov_increment=60,
     description="Seconds since the meter last powered up",
 )
@@ -148,9 +155,7 @@ REACTIVE_ENERGY_DELIVERED: Final = Reading(
     key="reactive_energy_delivered",
     name="Reactive energy delivered",
     unit="kvarh",
-    # Home Assistant's "reactive_energy" device class is newer than the oldest core we
-    # support; without a device class the unit and state class still make a good sensor.
-    device_class=None,
+    device_class="reactive_energy",  # Home Assistant 2025.9 has it: kvarh, total_increasing
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
     bacnet_slot=7,
@@ -164,7 +169,7 @@ REACTIVE_ENERGY_RECEIVED: Final = Reading(
     key="reactive_energy_received",
     name="Reactive energy received",
     unit="kvarh",
-    device_class=None,
+    device_class="reactive_energy",
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
     bacnet_slot=8,
@@ -217,6 +222,7 @@ PROGRAM_ID: Final = Reading(
     bacnet_slot=13,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     description=(
         "The meter's program id (register 45004, 'fn' in its 0x11 answer); Leviton correlates "
         "it with the serial number on the label, but it is not that number"

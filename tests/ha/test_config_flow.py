@@ -917,6 +917,7 @@ async def test_options_poll_interval_and_derived_power(
     assert entry.runtime_data.unavailable_after == 5
     assert hass.states.get(power) is None
     assert entity_registry.async_get(power) is None
+    assert entity_registry.async_get("sensor.meter_1_net_grid_power") is None  # derived too
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None
 
     result = await hass.config_entries.options.async_init(entry.entry_id)

@@ -60,6 +60,7 @@ def _value(hass: HomeAssistant, entity_id: str) -> float:
         ),
         ("peak_demand", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "kW", None),
         ("average_power", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "kW", None),
+        ("net_grid_power", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "W", None),
         (
             "demand_reset_count",
             None,
@@ -105,7 +106,7 @@ async def test_series_2000_sensor_classes(
     assert registered is not None
     assert registered.entity_category == category
     assert registered.config_entry_id == entry.entry_id
-    reading = "derived_power" if key == "average_power" else key
+    reading = {"average_power": "derived_power", "net_grid_power": "net_power"}.get(key, key)
     assert registered.unique_id == f"s1000_40001_meter_{reading}"
     assert registered.translation_key == reading
 
@@ -120,9 +121,10 @@ async def test_series_2000_values(hass: HomeAssistant, simulator: SimulatorProce
     assert _value(hass, "sensor.meter_1_demand_reset_count") == 3
     assert 0 <= _value(hass, "sensor.meter_1_uptime") < 60
     # Power needs two steps of the 0.1 kWh total: unknown right after start.
-    power = hass.states.get("sensor.meter_1_average_power")
-    assert power is not None
-    assert power.state == "unknown"
+    for power in ("sensor.meter_1_average_power", "sensor.meter_1_net_grid_power"):
+        state = hass.states.get(power)
+        assert state is not None
+        assert state.state == "unknown", power
 
 
 async def test_series_1000_2000_device(
@@ -410,3 +412,25 @@ async def test_unavailable_after_is_an_option(
     state = hass.states.get("sensor.meter_1_peak_demand")
     assert state is not None
     assert state.state == STATE_UNAVAILABLE
+
+
+async def test_net_grid_power_follows_the_energy_steps(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    """Net grid power (W, positive for import) comes from the steps of the energy totals:
+    unknown until two steps, then positive for energy drawn from the grid, and equal to the
+    average power when nothing is exported (received stands still). Export (negative) is
+    covered on the driver (tests/driver/test_net_power.py): the simulator's received total
+    does not move."""
+    sim = await start_sim("1:2000:model=2N208-021:load=0:energy=5000")  # load 0: totals still
+    await setup_entry(hass, await make_entry(sim, 1))
+    net, average = "sensor.meter_1_net_grid_power", "sensor.meter_1_average_power"
+    state = hass.states.get(net)
+    assert state is not None
+    assert state.state == "unknown"
+    assert state.attributes[ATTR_UNIT_OF_MEASUREMENT] == "W"
+    for energy in (5000.1, 5000.2):
+        await sim.set(1, energy=energy)
+        await next_poll(hass)
+    assert _value(hass, net) > 0
+    assert _value(hass, net) == pytest.approx(_value(hass, average) * 1000, abs=1)

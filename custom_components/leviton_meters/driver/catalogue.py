@@ -9,7 +9,8 @@ Home Assistant, MQTT or BACnet libraries:
 * ``bacnet_units`` uses the BACnet ``EngineeringUnits`` enumeration names, and
   ``bacnet_slot`` is the reading's fixed place in a point's block of BACnet instance numbers
   (see the bridge's ``bacnet/mapping.py``): never renumber a slot, building-automation systems
-  bind to the numbers. A new reading takes a free slot (14 is free; 15 is the reset object).
+  bind to the numbers. A new reading takes a free slot (none is free now: 14 is net power, 15
+  is the reset object).
 * ``enabled_by_default``: False for a reading few people chart (the diagnostics): a face that
   has entities (Home Assistant, MQTT discovery) creates it disabled, and a user enables it.
 """
@@ -108,6 +109,21 @@ DERIVED_POWER: Final = Reading(
     description=(
         "Average power derived from the change in energy delivered between readings; "
         "its resolution is 0.1 kWh divided by the averaging window"
+    ),
+)
+NET_POWER: Final = Reading(
+    key="net_power",
+    name="Net grid power",
+    unit="W",
+    device_class="power",
+    state_class="measurement",
+    bacnet_units="watts",
+    bacnet_slot=14,
+    precision=0,
+    cov_increment=10,
+    description=(
+        "Net power from the grid, positive for import and negative for export, derived from "
+        "the steps of energy delivered minus energy received (the same timing as average power)"
     ),
 )
 DEMAND_RESET_COUNT: Final = Reading(
@@ -229,13 +245,14 @@ PROGRAM_ID: Final = Reading(
     ),
 )
 
-#: Series 1000/2000, per meter, in display order (the meter leaves out derived power when it
-#: is switched off).
+#: Series 1000/2000, per meter, in display order (the meter leaves out average and net power
+#: when derived power is switched off).
 SERIES_1000_READINGS: Final[tuple[Reading, ...]] = (
     ENERGY_DELIVERED,
     ENERGY_RECEIVED,
     PEAK_DEMAND,
     DERIVED_POWER,
+    NET_POWER,
     DEMAND_RESET_COUNT,
     UPTIME,
     PROGRAM_ID,

@@ -217,6 +217,7 @@ def assert_flow_translated(result: ConfigFlowResult, section: str = "config") ->
         if schema is not None:
             for key in schema.schema:
                 translation(f"{step}.data.{key}")
+                translation(f"{step}.data_description.{key}")  # config-flow: every field
         for error in (result.get("errors") or {}).values():
             assert_renders(f"{section}.error.{error}", placeholders)
     elif kind is FlowResultType.MENU:

@@ -568,6 +568,25 @@ async def test_cannot_connect_and_invalid_settings(hass: HomeAssistant) -> None:
     }
 
 
+async def test_an_unexpected_error_does_not_end_the_flow(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host name with a label longer than DNS allows (63 characters) fails inside the
+    resolver's IDNA encoding, not as a Modbus error: the form says so and stays open."""
+    host = "a" * 64 + ".example"
+    result = await _connect(hass, "tcp", {CONF_HOST: host, CONF_PORT: 502})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tcp"
+    assert result["errors"] == {"base": "unknown"}
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["error"].startswith("UnicodeEncodeError: ")
+    assert "label too long" in placeholders["error"]
+    assert f"unexpected error opening tcp://{host}:502" in caplog.text
+    result = await _configure(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: _free_port()})
+    assert result["errors"] == {"base": "cannot_connect"}  # the flow goes on
+
+
 async def test_a_port_in_use_with_other_line_settings(
     hass: HomeAssistant, serial_pair: tuple[str, str], start_sim: StartSim
 ) -> None:
@@ -934,6 +953,38 @@ async def test_options_poll_interval_and_derived_power(
     await hass.async_block_till_done()
     assert hass.states.get(power) is not None
     assert entity_registry.async_get(power) is not None
+
+
+async def test_options_of_an_entry_whose_settings_cannot_be_used(hass: HomeAssistant) -> None:
+    """An entry whose connection settings are broken does not load; its options still open
+    (there is no bus to describe) and can be saved."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Broken",
+        data={
+            CONF_CONNECTION: {CONF_KIND: "udp", CONF_HOST: "127.0.0.1", CONF_PORT: 502},
+            CONF_UNIT_ID: 1,
+            CONF_SERIES: "2000",
+        },
+        options={CONF_SCAN_INTERVAL: 30},
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert_flow_translated(result, "options")
+    assert result["description_placeholders"] == {
+        "error": "",
+        "meters": "0",
+        "pass": "?",
+        "shortest": "1",
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_SCAN_INTERVAL: 45, CONF_UNAVAILABLE_AFTER: 3, CONF_DERIVED_POWER: True},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_SCAN_INTERVAL] == 45
 
 
 async def test_options_series_8000_profile(

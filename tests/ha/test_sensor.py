@@ -6,7 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+import voluptuous as vol
 from homeassistant import block_async_io
+from homeassistant.components.energy import data as energy_data
+from homeassistant.components.energy import validate as energy_validate
 from homeassistant.components.sensor import (
     ATTR_STATE_CLASS,
     SensorDeviceClass,
@@ -16,6 +19,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
     ATTR_UNIT_OF_MEASUREMENT,
+    MAJOR_VERSION,
+    MINOR_VERSION,
     STATE_UNAVAILABLE,
     EntityCategory,
 )
@@ -29,6 +34,7 @@ from custom_components.leviton_meters.const import (
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from custom_components.leviton_meters.driver.catalogue import READINGS
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from support.simulator_process import SimulatorProcess
 
@@ -434,3 +440,25 @@ async def test_net_grid_power_follows_the_energy_steps(
         await next_poll(hass)
     assert _value(hass, net) > 0
     assert _value(hass, net) == pytest.approx(_value(hass, average) * 1000, abs=1)
+
+
+def test_net_grid_power_fits_the_energy_dashboards_grid_power() -> None:
+    """The README: releases whose Energy settings take a grid power sensor (2026.2 does, 2025.9
+    does not) take Net grid power as it is, one sensor with the standard sign (positive from
+    the grid): a power sensor in W, which their energy validation accepts."""
+    grid = {
+        "type": "grid",
+        "flow_from": [],
+        "flow_to": [],
+        "cost_adjustment_day": 0,
+        "power": [{"stat_rate": "sensor.meter_1_net_grid_power"}],
+    }
+    if (MAJOR_VERSION, MINOR_VERSION) >= (2026, 2):
+        assert energy_data.GRID_SOURCE_SCHEMA(grid)["power"] == grid["power"]
+        reading = READINGS["net_power"]
+        assert reading.device_class in energy_validate.POWER_USAGE_DEVICE_CLASSES
+        assert reading.unit in energy_validate.POWER_USAGE_UNITS[SensorDeviceClass.POWER]
+        assert reading.state_class == SensorStateClass.MEASUREMENT  # what it validates
+    else:
+        with pytest.raises(vol.Invalid, match="extra keys not allowed"):
+            energy_data.GRID_SOURCE_SCHEMA(grid)

@@ -7,7 +7,10 @@ integration, so the test environment holds the versions a user's installation wo
 
     .venv-ha-2025.9.4/bin/python tools/install_ha_requirements.py MANIFEST [EXTRA ...]
 
-EXTRA requirements (e.g. what a release forgets to pin) go in under the same constraints.
+EXTRA requirements (e.g. what a release forgets to pin) go in under the same constraints. So do
+the requirements of the core integrations the manifest names in ``dependencies`` and
+``after_dependencies``: Home Assistant installs those with the component's (its
+``RequirementsManager`` walks both lists), e.g. core ``modbus``'s pinned pymodbus.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ def main(argv: list[str]) -> int:
         return 2
     manifest = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     constraints = Path(homeassistant.__file__).parent / "package_constraints.txt"
+    components = Path(homeassistant.__file__).parent / "components"
     requirements = [*manifest.get("requirements", []), *argv[1:]]
+    for domain in [*manifest.get("dependencies", []), *manifest.get("after_dependencies", [])]:
+        core = json.loads((components / domain / "manifest.json").read_text(encoding="utf-8"))
+        requirements += core.get("requirements", [])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for requirement in requirements:
         if not install_package(requirement, constraints=str(constraints)):

@@ -3,7 +3,9 @@
     python tools/make_brand_icon.py
 
 writes custom_components/leviton_meters/brand/icon.png (256x256) and icon@2x.png (512x512),
-the integration's own brand images. Standard library only: every shape is a signed distance in
+the integration's own brand images (Home Assistant 2026.3 and later show them), and the same
+two files in brands/custom_integrations/leviton_meters/, the submission to the
+home-assistant/brands repository that earlier releases take icons from. Standard library only: every shape is a signed distance in
 a unit square, so both sizes are the same picture, anti-aliased, on a transparent background;
 the PNG is written with zlib and struct.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 BRAND = Path(__file__).parents[1] / "custom_components" / "leviton_meters" / "brand"
+SUBMISSION = Path(__file__).parents[1] / "brands" / "custom_integrations" / "leviton_meters"
 SIZES = {"icon.png": 256, "icon@2x.png": 512}
 
 Color = tuple[float, float, float]
@@ -150,11 +153,13 @@ def png(size: int, rgba_rows: bytes) -> bytes:
 
 
 def main() -> None:
-    BRAND.mkdir(parents=True, exist_ok=True)
+    for folder in (BRAND, SUBMISSION):
+        folder.mkdir(parents=True, exist_ok=True)
     for name, size in SIZES.items():
-        path = BRAND / name
-        path.write_bytes(png(size, render(size, layers)))
-        print(f"wrote {path} ({size}x{size})")
+        image = png(size, render(size, layers))
+        for folder in (BRAND, SUBMISSION):
+            (folder / name).write_bytes(image)
+            print(f"wrote {folder / name} ({size}x{size})")
 
 
 if __name__ == "__main__":

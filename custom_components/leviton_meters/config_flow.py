@@ -135,9 +135,14 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
         if user_input is not None:
+            # A port that set-up meters use keeps the name they know it by (a by-id name and
+            # its /dev/ttyUSB0 are one port, and must share one connection).
+            device = await self.hass.async_add_executor_job(
+                forms.same_port, user_input[CONF_DEVICE], self._serial_devices_in_use()
+            )
             connection = {
                 CONF_KIND: KIND_SERIAL,
-                CONF_DEVICE: user_input[CONF_DEVICE],
+                CONF_DEVICE: device,
                 CONF_BAUDRATE: int(user_input[CONF_BAUDRATE]),
                 CONF_PARITY: forms.PARITY_OPTIONS.get(
                     user_input[CONF_PARITY], user_input[CONF_PARITY]
@@ -162,6 +167,19 @@ class LevitonConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _serial_devices_in_use(self) -> list[str]:
+        """The serial ports the other entries' meters use, by the names they use."""
+        current = (
+            self._get_reconfigure_entry().entry_id if self.source == SOURCE_RECONFIGURE else None
+        )
+        return [
+            entry.data[CONF_CONNECTION][CONF_DEVICE]
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry.entry_id != current
+            and entry.data.get(CONF_CONNECTION, {}).get(CONF_KIND) == KIND_SERIAL
+            and CONF_DEVICE in entry.data[CONF_CONNECTION]
+        ]
 
     async def async_step_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return await self._socket_step("tcp", KIND_TCP, 502, user_input)

@@ -117,7 +117,11 @@ class LevitonCoordinator(DataUpdateCoordinator[Snapshot]):
     @property
     def identity(self) -> Identity:
         if self.meter.identity is None:
-            raise HomeAssistantError("the meter has not been identified")
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_identified",
+                translation_placeholders={"name": self.config_entry.title},
+            )
         return self.meter.identity
 
     @property

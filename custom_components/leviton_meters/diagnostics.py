@@ -14,8 +14,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_CONNECTION
 from .coordinator import LevitonConfigEntry, LevitonCoordinator
-from .driver import ConfigurationError
-from .link import link_settings
+from .link import link_key
 from .scheduler import describe_bus, scheduler_of
 
 # Network addresses and the program id say where a site is and which meter it has.
@@ -38,10 +37,7 @@ async def async_get_config_entry_diagnostics(
     coordinator = getattr(entry, "runtime_data", None)
     if isinstance(coordinator, LevitonCoordinator):
         data |= _coordinator_diagnostics(coordinator)
-        try:
-            key = link_settings(entry.data[CONF_CONNECTION]).params.endpoint
-        except ConfigurationError:
-            key = None
+        key = link_key(entry.data[CONF_CONNECTION])
         data["bus"] = describe_bus(scheduler_of(hass, key) if key is not None else None)
     return async_redact_data(data, TO_REDACT)
 

@@ -10,7 +10,7 @@ it too; before that, this module keeps the shared connections itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -71,6 +71,15 @@ def connection_url(connection: Mapping[str, Any]) -> str:
 def link_settings(connection: Mapping[str, Any]) -> LinkSettings:
     """Parse the connection part of a config entry (raises the driver's ConfigurationError)."""
     return parse_url(connection_url(connection))
+
+
+def link_key(connection: Mapping[str, Any]) -> Hashable | None:
+    """What identifies the physical link of a config entry's connection (its bus scheduler's
+    key); None for settings that cannot be used (the entry then fails to set up)."""
+    try:
+        return link_settings(connection).params.endpoint
+    except ConfigurationError:
+        return None
 
 
 @dataclass(kw_only=True)

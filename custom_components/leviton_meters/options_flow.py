@@ -29,7 +29,7 @@ from .driver import (
     ConfigurationError,
     load_profile,
 )
-from .link import link_settings
+from .link import link_key
 from .scheduler import describe_bus, scheduler_of
 
 
@@ -108,10 +108,7 @@ class LevitonOptionsFlow(OptionsFlow):
 
     def _bus_figures(self) -> dict[str, str]:
         """How many meters share this meter's link, and the shortest interval it carries."""
-        try:
-            key = link_settings(self.config_entry.data[CONF_CONNECTION]).params.endpoint
-        except ConfigurationError:
-            key = None
+        key = link_key(self.config_entry.data[CONF_CONNECTION])
         figures = describe_bus(scheduler_of(self.hass, key) if key is not None else None)
         seconds = figures["pass_seconds"]
         return {

@@ -42,6 +42,9 @@ def describe(reading: Reading) -> LevitonSensorEntityDescription:
         entity_category=EntityCategory(reading.entity_category)
         if reading.entity_category
         else None,
+        # The diagnostics (uptime, reset count, program id) are created disabled: few chart
+        # them, and a disabled entity records no history. Enabled in the entity's settings.
+        entity_registry_enabled_default=reading.enabled_by_default,
     )
 
 

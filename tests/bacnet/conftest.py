@@ -187,7 +187,7 @@ async def client() -> AsyncIterator[Client]:
 # -- a site of three meters, shared by test_device and test_writes ----------------------------
 
 DEVICE = f"device,{DEVICE_INSTANCE}"
-S2000_OBJECTS = 7 + 1  # 7 readings (with the program id) and the reset
+S2000_OBJECTS = 8 + 1  # 8 readings (with the program id and net power) and the reset
 S8000_8_OBJECTS = 4 + 8 * 6  # 3 voltages and the program id; 6 readings per point
 
 
@@ -235,7 +235,7 @@ async def site(start_simulator: StartSimulator, start_bridge: StartBridge, clien
         lambda: all(
             o._value is not None
             for o in running.publisher.objects
-            if o._spec.key not in ("reset_peak_demand", "derived_power")
+            if o._spec.key not in ("reset_peak_demand", "derived_power", "net_power")
         ),
         "every reading",
     )

@@ -23,8 +23,8 @@ from tests.support.inprocess import StartSimulator
 
 from .conftest import DEVICE_INSTANCE, Client, StartBridge, bus
 
-#: A Series 1000/2000: 7 readings (with the program id) and the reset.
-S2000_OBJECTS = 7 + 1
+#: A Series 1000/2000: 8 readings (with the program id and net power) and the reset.
+S2000_OBJECTS = 8 + 1
 #: A Series 8000-8 that gave its program id: 3 voltages, the program id, 6 readings per point.
 S8000_8_OBJECTS = 4 + 8 * 6
 

@@ -79,7 +79,7 @@ async def bench(start_simulator: StartSimulator, start_bridge: StartBridge) -> A
         lambda: all(
             o._value is not None
             for o in running.publisher.objects
-            if o._spec.key not in ("reset_peak_demand", "derived_power")
+            if o._spec.key not in ("reset_peak_demand", "derived_power", "net_power")
         ),
         "every reading",
     )

@@ -42,6 +42,7 @@ SLOTS = {
     "voltage_b": 11,
     "voltage_c": 12,
     "program_id": 13,
+    "net_power": 14,
 }
 
 
@@ -170,6 +171,7 @@ def test_totals_are_64_bit_and_measurements_analog_inputs() -> None:
         "voltage_b": "analogInput",
         "voltage_c": "analogInput",
         "program_id": "analogInput",
+        "net_power": "analogInput",
     }
     for reading in READINGS.values():
         if reading.total:
@@ -311,7 +313,7 @@ def test_objects_follow_the_meters_description() -> None:
     ]
     plain = mapping.meter_objects(meter, meter_of("2000", derived_power=False))
     assert [s.key for s in plain] == [
-        r.key for r in SERIES_1000_READINGS if r.key != "derived_power"
+        r.key for r in SERIES_1000_READINGS if r.key not in ("derived_power", "net_power")
     ] + ["reset_peak_demand"]
     with pytest.raises(ValueError, match=r"1\.\.24"):
         mapping.meter_objects(meter, meter_of("8000"), points=25)

@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.config_entries import (
+    RELOAD_AFTER_UPDATE_DELAY,
+    ConfigEntryState,
+    ConfigFlowResult,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -145,6 +150,29 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
+async def enable_disabled_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
+    """Enable the entities the integration created disabled (the diagnostics) as a user does in
+    their settings; Home Assistant reloads the entry once the changes settle. Returns their ids,
+    each of which then has a state."""
+    registry = er.async_get(hass)
+    enabled = [
+        registered.entity_id
+        for registered in er.async_entries_for_config_entry(registry, entry.entry_id)
+        if registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    ]
+    assert enabled, "the entry has no entity disabled by the integration"
+    for entity_id in enabled:
+        registry.async_update_entity(entity_id, disabled_by=None)
+    async_fire_time_changed(
+        hass, dt_util.utcnow() + timedelta(seconds=RELOAD_AFTER_UPDATE_DELAY + 1)
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    for entity_id in enabled:
+        assert hass.states.get(entity_id) is not None, f"{entity_id} has no state once enabled"
+    return enabled
+
+
 async def next_poll(hass: HomeAssistant, seconds: float = 31) -> None:
     """Move Home Assistant's timers past the next poll and wait for it to finish."""
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
@@ -189,6 +217,7 @@ def assert_flow_translated(result: ConfigFlowResult, section: str = "config") ->
         if schema is not None:
             for key in schema.schema:
                 translation(f"{step}.data.{key}")
+                translation(f"{step}.data_description.{key}")  # config-flow: every field
         for error in (result.get("errors") or {}).values():
             assert_renders(f"{section}.error.{error}", placeholders)
     elif kind is FlowResultType.MENU:

@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.leviton_meters.const import DOMAIN, SERVICE_RESET_PEAK_DEMAND
 from tests.support.simulator_process import SimulatorProcess
 
-from .conftest import assert_renders, make_entry, setup_entry
+from .conftest import assert_renders, enable_disabled_entities, make_entry, setup_entry
 
 
 def _value(hass: HomeAssistant, entity_id: str) -> float:
@@ -34,7 +34,9 @@ def _device(device_registry: dr.DeviceRegistry, identifier: str) -> str:
 async def test_button_resets_peak_demand(
     hass: HomeAssistant, simulator: SimulatorProcess, entity_registry: er.EntityRegistry
 ) -> None:
-    await setup_entry(hass, await make_entry(simulator, 1))
+    entry = await make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)  # the reset count is a diagnostic
     button = "button.meter_1_reset_peak_demand"
     registered = entity_registry.async_get(button)
     assert registered is not None
@@ -67,7 +69,9 @@ async def test_service_resets_the_devices_meters(
     hass: HomeAssistant, simulator: SimulatorProcess, device_registry: dr.DeviceRegistry
 ) -> None:
     await setup_entry(hass, await make_entry(simulator, 1))
-    await setup_entry(hass, await make_entry(simulator, 2))
+    second_entry = await make_entry(simulator, 2)
+    await setup_entry(hass, second_entry)
+    await enable_disabled_entities(hass, second_entry)  # the reset count is a diagnostic
     assert hass.services.has_service(DOMAIN, SERVICE_RESET_PEAK_DEMAND)
     first, second = _device(device_registry, "s1000_40001"), _device(device_registry, "s1000_40002")
     await hass.services.async_call(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -285,7 +286,7 @@ async def test_serial_port_over_a_pty_pair(
 async def test_detected_serial_ports_are_offered(hass: HomeAssistant) -> None:
     ports = await hass.async_add_executor_job(forms.list_serial_ports)
     assert isinstance(ports, list)
-    assert all(isinstance(port, str) for port in ports)
+    assert all(isinstance(port["value"], str) and port["value"] in port["label"] for port in ports)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
@@ -295,6 +296,83 @@ async def test_detected_serial_ports_are_offered(hass: HomeAssistant) -> None:
     selector = schema.schema[CONF_DEVICE]
     assert selector.config["options"] == ports
     assert selector.config["custom_value"] is True
+
+
+def _by_id(tmp_path: Path, **links: str) -> Path:
+    """A /dev/serial/by-id folder as udev makes it: names linking to the ports (relative)."""
+    folder = tmp_path / "serial" / "by-id"
+    folder.mkdir(parents=True)
+    for name, port in links.items():
+        (folder / name).symlink_to(os.path.relpath(port, folder))
+    return folder
+
+
+FTDI = "usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0"
+
+
+def test_stable_port_names_come_first_with_their_port_beside(
+    serial_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    meter_side, client_side = serial_pair
+    by_id = _by_id(
+        tmp_path, **{FTDI: client_side, "usb-unplugged-if00-port0": str(tmp_path / "gone")}
+    )
+    options = forms.serial_port_options([meter_side, client_side, client_side], by_id)
+    link = str(by_id / FTDI)
+    tty = os.path.realpath(client_side)  # socat's name is itself a link to /dev/pts/N
+    assert options == [
+        {"value": link, "label": f"{link} ({tty})"},  # stable name first, its tty beside
+        {"value": meter_side, "label": meter_side},  # a port with no stable name
+    ]  # the port the stable name points to is not offered twice; a dangling name not at all
+    assert forms.serial_port_options([client_side], tmp_path / "no-such-folder") == [
+        {"value": client_side, "label": client_side}
+    ]
+
+
+async def test_a_stable_port_name_is_offered_first_and_used(
+    hass: HomeAssistant,
+    serial_pair: tuple[str, str],
+    start_sim: StartSim,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The serial form offers /dev/serial/by-id names first (with the port beside each); a
+    meter set up through one keeps it. Another meter added on the same port by its tty name
+    takes the name the first one uses, so that both share one connection."""
+    meter_side, client_side = serial_pair
+    await start_sim(SPEC_2000, SPEC_1000, serial=meter_side)
+    by_id = _by_id(tmp_path, **{FTDI: client_side})
+    monkeypatch.setattr(forms, "SERIAL_BY_ID", by_id)
+    link = str(by_id / FTDI)
+    tty = await hass.async_add_executor_job(os.path.realpath, client_side)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await _configure(hass, result, {"next_step_id": "serial"})
+    schema = result["data_schema"]
+    assert schema is not None
+    offered = schema.schema[CONF_DEVICE].config["options"]
+    assert offered[0] == {"value": link, "label": f"{link} ({tty})"}
+    form = schema({})
+    assert form[CONF_DEVICE] == link  # the first stable name is the default
+    result = await _configure(hass, result, form)
+    result = await _probe_unit(hass, result, 1)
+    result = await _configure(hass, result, {"name": "Basement"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_CONNECTION][CONF_DEVICE] == link
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+
+    # The second meter, picked by the port's tty name: stored under the first one's name.
+    result = await _connect(hass, "serial", form | {CONF_DEVICE: client_side})
+    result = await _probe_unit(hass, result, 2)
+    result = await _configure(hass, result, {"name": "Garage"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_CONNECTION][CONF_DEVICE] == link
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+    assert [key for key in hass.data[DATA_CONNECTIONS]] == [("serial", link)]
+    assert float(hass.states.get("sensor.garage_energy_delivered").state) > 0  # type: ignore[union-attr]
 
 
 async def test_serial_port_that_cannot_open(hass: HomeAssistant, tmp_path: Path) -> None:
@@ -488,6 +566,25 @@ async def test_cannot_connect_and_invalid_settings(hass: HomeAssistant) -> None:
         "error": "connection URL 'tcp://:502' has no host; expected tcp://HOST:PORT, "
         "rtu+tcp://HOST:PORT or serial:///dev/PORT?baud=9600&parity=N&stopbits=1"
     }
+
+
+async def test_an_unexpected_error_does_not_end_the_flow(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host name with a label longer than DNS allows (63 characters) fails inside the
+    resolver's IDNA encoding, not as a Modbus error: the form says so and stays open."""
+    host = "a" * 64 + ".example"
+    result = await _connect(hass, "tcp", {CONF_HOST: host, CONF_PORT: 502})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tcp"
+    assert result["errors"] == {"base": "unknown"}
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["error"].startswith("UnicodeEncodeError: ")
+    assert "label too long" in placeholders["error"]
+    assert f"unexpected error opening tcp://{host}:502" in caplog.text
+    result = await _configure(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: _free_port()})
+    assert result["errors"] == {"base": "cannot_connect"}  # the flow goes on
 
 
 async def test_a_port_in_use_with_other_line_settings(
@@ -839,6 +936,7 @@ async def test_options_poll_interval_and_derived_power(
     assert entry.runtime_data.supervisor.settings.offline_after == 5
     assert hass.states.get(power) is None
     assert entity_registry.async_get(power) is None
+    assert entity_registry.async_get("sensor.meter_1_net_grid_power") is None  # derived too
     assert hass.states.get("sensor.meter_1_energy_delivered") is not None
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -855,6 +953,38 @@ async def test_options_poll_interval_and_derived_power(
     await hass.async_block_till_done()
     assert hass.states.get(power) is not None
     assert entity_registry.async_get(power) is not None
+
+
+async def test_options_of_an_entry_whose_settings_cannot_be_used(hass: HomeAssistant) -> None:
+    """An entry whose connection settings are broken does not load; its options still open
+    (there is no bus to describe) and can be saved."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Broken",
+        data={
+            CONF_CONNECTION: {CONF_KIND: "udp", CONF_HOST: "127.0.0.1", CONF_PORT: 502},
+            CONF_UNIT_ID: 1,
+            CONF_SERIES: "2000",
+        },
+        options={CONF_SCAN_INTERVAL: 30},
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert_flow_translated(result, "options")
+    assert result["description_placeholders"] == {
+        "error": "",
+        "meters": "0",
+        "pass": "?",
+        "shortest": "1",
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_SCAN_INTERVAL: 45, CONF_UNAVAILABLE_AFTER: 3, CONF_DERIVED_POWER: True},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_SCAN_INTERVAL] == 45
 
 
 async def test_options_series_8000_profile(

@@ -97,6 +97,7 @@ async def test_series_2000_diagnostics(
             "energy_received",
             "peak_demand",
             "derived_power",
+            "net_power",
             "demand_reset_count",
             "uptime",
             "program_id",

@@ -4,8 +4,10 @@ hassfest (``script/hassfest`` of home-assistant/core) is what Home Assistant's C
 ``home-assistant/actions/hassfest`` GitHub action run on an integration, but it is not shipped
 in the homeassistant wheel. The checks it makes on a custom integration are re-created here
 from its source (manifest.py, requirements.py, config_flow.py, json.py, translations.py,
-services.py and icons.py of the dev branch, early 2026), built on the installed release's own
-validators, so they run on every Home Assistant release the component is tested on.
+services.py, icons.py and dependencies.py of the dev branch, early 2026), built on the installed
+release's own validators, so they run on every Home Assistant release the component is tested
+on. They run as hassfest runs on a custom integration (``--integration-path``, which the GitHub
+action uses): the integration alone, so the dependency rule knows no other integration's files.
 
 hassfest makes a few checks only for core integrations (a name, a description and an icon for
 every service action, no translated field that services.yaml does not have); the component is
@@ -15,6 +17,7 @@ and the last tests show on bad copies of the component's files that each rule ca
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
@@ -34,6 +37,7 @@ from homeassistant.const import CONF_SELECTOR, Platform
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import selector, service
 from homeassistant.loader import Manifest
+from homeassistant.requirements import DISCOVERY_INTEGRATIONS
 from homeassistant.util.yaml import load_yaml_dict
 from voluptuous.humanize import humanize_error
 
@@ -807,6 +811,109 @@ def icons_errors(icons: Any, integration_type: str, domain: str) -> list[str]:
     return []
 
 
+# --- imports of other integrations (hassfest dependencies.py) ------------------------------------
+
+# Integrations anyone may import without declaring them: the entity platforms and these.
+_ALLOWED_USED_NAMES = """
+    alert automation conversation default_config device_automation frontend group homeassistant
+    input_boolean input_button input_datetime input_number input_select input_text media_source
+    onboarding panel_custom persistent_notification person script shopping_list sun
+    system_health system_log timer webhook websocket_api zone mjpeg stream
+"""
+ALLOWED_USED_COMPONENTS = {platform.value for platform in Platform} | set(
+    _ALLOWED_USED_NAMES.split()
+)
+
+
+class ImportCollector(ast.NodeVisitor):
+    """The integrations a module imports (``homeassistant.components.X``), as hassfest collects
+    them: imports inside functions count, imports under ``if TYPE_CHECKING:`` do not."""
+
+    def __init__(self) -> None:
+        self.referenced: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            return
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module is None:
+            return
+        if (  # signing a path is allowed without depending on http
+            node.module == "homeassistant.components.http.auth"
+            and len(node.names) == 1
+            and node.names[0].name == "async_sign_path"
+        ):
+            return
+        if node.module.startswith("homeassistant.components."):
+            self.referenced.add(node.module.split(".")[2])
+        elif node.module == "homeassistant.components":
+            self.referenced.update(name.name for name in node.names)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for name in node.names:
+            if name.name.startswith("homeassistant.components."):
+                self.referenced.add(name.name.split(".")[2])
+
+
+def _allowed_references(manifest: dict[str, Any]) -> set[str]:
+    allowed = (
+        ALLOWED_USED_COMPONENTS
+        | set(manifest.get("dependencies", []))
+        | set(manifest.get("after_dependencies", []))
+    )
+    if "bluetooth_adapters" in allowed:
+        allowed.add("bluetooth")
+    for domain, keys in DISCOVERY_INTEGRATIONS.items():  # discovery a manifest declares
+        if any(key in manifest for key in keys):
+            allowed.add(domain)
+    return allowed
+
+
+def dependency_errors(
+    manifest: dict[str, Any], sources: dict[str, str], names: set[str]
+) -> list[str]:
+    """dependencies.py's import rule, for one integration validated alone: every integration
+    a module imports must be in ``dependencies`` or ``after_dependencies``, unless anyone may
+    import it or the integration has a platform of that name (``names``: the integration's
+    file and folder names, e.g. ``diagnostics`` for diagnostics.py); and no dependency may be
+    both."""
+    domain = manifest.get("domain")
+    allowed = _allowed_references(manifest)
+    unexpected: set[str] = set()
+    for path, text in sources.items():
+        collector = ImportCollector()
+        collector.visit(ast.parse(text, path))
+        unexpected |= {
+            ref
+            for ref in collector.referenced
+            if ref != domain and ref not in allowed and ref not in names
+        }
+    errors = [
+        f"[DEPENDENCIES] Using component {ref} but it's not in 'dependencies' or "
+        "'after_dependencies'"
+        for ref in sorted(unexpected)
+    ]
+    after = manifest.get("after_dependencies", [])
+    errors += [
+        f"[DEPENDENCIES] Dependency {dep} is both in dependencies and after_dependencies"
+        for dep in manifest.get("dependencies", [])
+        if dep in after
+    ]
+    return errors
+
+
+def _platform_names() -> set[str]:
+    """What ``(integration.path / f"{ref}.py").is_file() or (integration.path / ref).is_dir()``
+    accepts: the stems of the integration's modules and the names of its folders."""
+    return {
+        path.stem if path.is_file() else path.name
+        for path in COMPONENT.iterdir()
+        if (path.is_file() and path.suffix == ".py") or path.is_dir()
+    }
+
+
 # --- the component's files and all rules together -----------------------------------------------
 
 
@@ -827,6 +934,10 @@ def component_files() -> Files:
         "en": json.loads(_component_text("translations/en.json")),
         "services": services,
         "icons": json.loads(_component_text("icons.json")),
+        "sources": {
+            str(path.relative_to(COMPONENT)): path.read_text(encoding="utf-8")
+            for path in sorted(COMPONENT.glob("**/*.py"))
+        },
     }
 
 
@@ -848,6 +959,7 @@ def all_errors(files: Files, folder: str = COMPONENT.name) -> list[str]:
     else:
         errors += services_errors(files["services"], files["strings"], files["icons"])
     errors += icons_errors(files["icons"], integration_type, str(manifest.get("domain")))
+    errors += dependency_errors(manifest, files["sources"], _platform_names())
     return errors
 
 
@@ -940,6 +1052,23 @@ def test_icons() -> None:
     _none(icons_errors(files["icons"], manifest.get("integration_type", "hub"), manifest["domain"]))
 
 
+def test_dependencies() -> None:
+    """dependencies.py: link.py imports the core modbus integration (its shared connections on
+    2026.9 and later), so the manifest declares it in after_dependencies: Home Assistant sets
+    modbus up first when it is configured, and installs its requirements with ours."""
+    files = component_files()
+    _none(dependency_errors(files["manifest"], files["sources"], _platform_names()))
+    imported = set()
+    for path, text in files["sources"].items():
+        collector = ImportCollector()
+        collector.visit(ast.parse(text, path))
+        imported |= collector.referenced
+    assert "modbus" in imported  # the rule sees the import it is here for
+    assert files["manifest"]["after_dependencies"] == ["modbus"]
+    for dependency in files["manifest"]["after_dependencies"]:
+        assert (CORE_COMPONENTS / dependency / "manifest.json").is_file(), dependency
+
+
 # --- the rules have teeth: bad copies fail, good variants pass ----------------------------------
 
 
@@ -989,6 +1118,23 @@ def _manifest_key(key: str, value: Any) -> Callable[[Files], None]:
 
 def _reorder_version_first(files: Files) -> None:
     files["manifest"] = {"version": files["manifest"].pop("version"), **files["manifest"]}
+
+
+def _source(module: str, template: str) -> Callable[[Files], None]:
+    """A new module of the component whose code is ``template`` with ``module`` in it."""
+
+    def change(files: Files) -> None:
+        files["sources"]["added.py"] = template.format(module)
+
+    return change
+
+
+def _both_changes(*changes: Callable[[Files], None]) -> Callable[[Files], None]:
+    def change(files: Files) -> None:
+        for one in changes:
+            one(files)
+
+    return change
 
 
 def _second_service(files: Files) -> None:
@@ -1139,6 +1285,23 @@ BAD_COPIES: dict[str, tuple[Callable[[Files], None], str]] = {
         _set("icons", "entity_component", value={"_": {"default": "mdi:flash"}}),
         "extra keys not allowed",
     ),
+    "core modbus imported but not declared": (
+        _delete("manifest", "after_dependencies"),
+        "[DEPENDENCIES] Using component modbus but it's not in 'dependencies' or "
+        "'after_dependencies'",
+    ),
+    "an import of another integration in a function": (
+        _source("homeassistant.components.mqtt", "def publish() -> None:\n    from {} import x\n"),
+        "[DEPENDENCIES] Using component mqtt but it's not in",
+    ),
+    "an integration imported from homeassistant.components": (
+        _source("homeassistant.components", "from {} import recorder\n"),
+        "[DEPENDENCIES] Using component recorder but it's not in",
+    ),
+    "a dependency that is also an after-dependency": (
+        _manifest_key("dependencies", ["modbus"]),
+        "Dependency modbus is both in dependencies and after_dependencies",
+    ),
 }
 
 GOOD_VARIANTS: dict[str, Callable[[Files], None]] = {
@@ -1151,6 +1314,20 @@ GOOD_VARIANTS: dict[str, Callable[[Files], None]] = {
         "icons", "services", "reset_peak_demand", value="mdi:restart"
     ),
     "service with a described select field": _both(_select_field),
+    "an integration imported for typing only": _source(
+        "homeassistant.components.mqtt",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from {} import x\n",
+    ),
+    "a platform's own base integration": _source(
+        "homeassistant.components.sensor", "from {} import SensorEntity\n"
+    ),
+    "an integration the component has a platform for": _source(
+        "homeassistant.components.diagnostics", "from {} import async_redact_data\n"
+    ),
+    "an integration declared as a dependency": _both_changes(
+        _manifest_key("dependencies", ["mqtt"]),
+        _source("homeassistant.components.mqtt", "import {}\n"),
+    ),
 }
 
 

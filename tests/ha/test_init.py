@@ -39,7 +39,7 @@ from custom_components.leviton_meters.link import (
 )
 from tests.support.simulator_process import SimulatorProcess
 
-from .conftest import SPEC_2000, StartSim, make_entry, setup_entry
+from .conftest import SPEC_2000, StartSim, assert_renders, make_entry, setup_entry
 
 
 async def test_setup_unload_and_reload(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
@@ -289,8 +289,14 @@ async def test_coordinator_needs_an_identified_meter(
 
     meter_link = MeterLink(unit=meter.unit, where=settings.url, release=release)
     coordinator = LevitonCoordinator(hass, entry, meter_link, meter, identify)
-    with pytest.raises(HomeAssistantError, match="has not been identified"):
+    with pytest.raises(HomeAssistantError) as raised:
         coordinator.identity  # noqa: B018
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == "not_identified"
+    assert (
+        assert_renders("exceptions.not_identified.message", raised.value.translation_placeholders)
+        == f"{entry.title}: the meter has not been identified yet."
+    )
     await meter.async_identify()
     assert coordinator.identity.program_id == 40001
     await connection.close()

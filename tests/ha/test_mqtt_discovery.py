@@ -117,11 +117,11 @@ async def test_home_assistant_mqtt_discovery(
         return state.state if state else None
 
     # Sensors that must have a value once their meter's state has arrived (a button and the
-    # derived power stay "unknown" until pressed or until two energy steps).
+    # derived average and net power stay "unknown" until pressed or until two energy steps).
     valued = [
         u
         for u, (platform, key) in expected.items()
-        if platform == "sensor" and key != "derived_power"
+        if platform == "sensor" and key not in ("derived_power", "net_power")
     ]
     await _until(
         hass,
@@ -133,9 +133,9 @@ async def test_home_assistant_mqtt_discovery(
         "every entity created, available and holding its meter's state",
     )
     mqtt_entities = [e for e in entities.entities.values() if e.platform == MQTT]
-    # Series 1000/2000: 7 sensors and a button each; the Series 8000: 3 voltages and the program
+    # Series 1000/2000: 8 sensors and a button each; the Series 8000: 3 voltages and the program
     # id, and 6 sensors a point.
-    assert len(mqtt_entities) == len(expected) == 7 + 1 + 7 + 1 + 4 + 6 * POINTS
+    assert len(mqtt_entities) == len(expected) == 8 + 1 + 8 + 1 + 4 + 6 * POINTS
 
     # Registry entries: classes, units and categories from the reading catalogue.
     for unique_id, (platform, key) in expected.items():

@@ -22,7 +22,13 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 from custom_components.leviton_meters.const import DEFAULT_UNAVAILABLE_AFTER, DOMAIN
 from tests.support.simulator_process import SimulatorProcess
 
-from .conftest import assert_renders, make_entry, next_poll, setup_entry
+from .conftest import (
+    assert_renders,
+    enable_disabled_entities,
+    make_entry,
+    next_poll,
+    setup_entry,
+)
 
 
 def _state(hass: HomeAssistant, entity_id: str = "sensor.meter_1_peak_demand") -> str:
@@ -234,6 +240,7 @@ async def test_swapped_meter_noticed_while_running(
     assert entry.runtime_data.last_update_success
     device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_777")})
     assert device is not None
+    await enable_disabled_entities(hass, entry)  # the program id is a diagnostic
     program_ids = [
         state.state
         for state in hass.states.async_all("sensor")

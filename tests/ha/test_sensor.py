@@ -6,7 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+import voluptuous as vol
 from homeassistant import block_async_io
+from homeassistant.components.energy import data as energy_data
+from homeassistant.components.energy import validate as energy_validate
 from homeassistant.components.sensor import (
     ATTR_STATE_CLASS,
     SensorDeviceClass,
@@ -16,6 +19,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
     ATTR_UNIT_OF_MEASUREMENT,
+    MAJOR_VERSION,
+    MINOR_VERSION,
     STATE_UNAVAILABLE,
     EntityCategory,
 )
@@ -29,10 +34,11 @@ from custom_components.leviton_meters.const import (
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from custom_components.leviton_meters.driver.catalogue import READINGS
 from custom_components.leviton_meters.driver.profile import DEFAULT_PROFILE_PATH
 from tests.support.simulator_process import SimulatorProcess
 
-from .conftest import StartSim, make_entry, next_poll, setup_entry
+from .conftest import StartSim, enable_disabled_entities, make_entry, next_poll, setup_entry
 
 
 def _value(hass: HomeAssistant, entity_id: str) -> float:
@@ -60,6 +66,7 @@ def _value(hass: HomeAssistant, entity_id: str) -> float:
         ),
         ("peak_demand", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "kW", None),
         ("average_power", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "kW", None),
+        ("net_grid_power", SensorDeviceClass.POWER, SensorStateClass.MEASUREMENT, "W", None),
         (
             "demand_reset_count",
             None,
@@ -89,6 +96,13 @@ async def test_series_2000_sensor_classes(
     entry = await make_entry(simulator, 1)
     await setup_entry(hass, entry)
     entity_id = f"sensor.meter_1_{key}"
+    if category is EntityCategory.DIAGNOSTIC:
+        # Diagnostics are created disabled: no state until a user enables them.
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        assert hass.states.get(entity_id) is None
+        assert entity_id in await enable_disabled_entities(hass, entry)
     state = hass.states.get(entity_id)
     assert state is not None
     assert state.attributes.get(ATTR_DEVICE_CLASS) == device_class
@@ -98,22 +112,25 @@ async def test_series_2000_sensor_classes(
     assert registered is not None
     assert registered.entity_category == category
     assert registered.config_entry_id == entry.entry_id
-    reading = "derived_power" if key == "average_power" else key
+    reading = {"average_power": "derived_power", "net_grid_power": "net_power"}.get(key, key)
     assert registered.unique_id == f"s1000_40001_meter_{reading}"
     assert registered.translation_key == reading
 
 
 async def test_series_2000_values(hass: HomeAssistant, simulator: SimulatorProcess) -> None:
-    await setup_entry(hass, await make_entry(simulator, 1))
+    entry = await make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_energy_delivered") == pytest.approx(5000.0, abs=0.2)
     assert _value(hass, "sensor.meter_1_energy_received") == 0.0
     assert _value(hass, "sensor.meter_1_peak_demand") == 9.5
     assert _value(hass, "sensor.meter_1_demand_reset_count") == 3
     assert 0 <= _value(hass, "sensor.meter_1_uptime") < 60
     # Power needs two steps of the 0.1 kWh total: unknown right after start.
-    power = hass.states.get("sensor.meter_1_average_power")
-    assert power is not None
-    assert power.state == "unknown"
+    for power in ("sensor.meter_1_average_power", "sensor.meter_1_net_grid_power"):
+        state = hass.states.get(power)
+        assert state is not None
+        assert state.state == "unknown", power
 
 
 async def test_series_1000_2000_device(
@@ -121,6 +138,7 @@ async def test_series_1000_2000_device(
 ) -> None:
     entry = await make_entry(simulator, 1, title="Main panel")
     await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     device = device_registry.async_get_device(identifiers={(DOMAIN, "s1000_40001")})
     assert device is not None
     assert device.manufacturer == "Leviton"
@@ -152,6 +170,7 @@ async def test_series_8000_points_are_devices(
 ) -> None:
     entry = await make_entry(simulator, 3, title="Tower")
     await setup_entry(hass, entry)
+    assert await enable_disabled_entities(hass, entry) == ["sensor.tower_program_id"]
     meter = device_registry.async_get_device(identifiers={(DOMAIN, "s8000_40003")})
     assert meter is not None
     assert meter.model == "Series 8000 (provisional register map)"
@@ -185,6 +204,7 @@ async def test_series_8000_points_are_devices(
         reactive = hass.states.get(f"sensor.tower_point_{point}_reactive_energy_delivered")
         assert reactive is not None
         assert reactive.attributes[ATTR_UNIT_OF_MEASUREMENT] == "kvarh"
+        assert reactive.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.REACTIVE_ENERGY
         assert reactive.attributes[ATTR_STATE_CLASS] == SensorStateClass.TOTAL_INCREASING
         var = hass.states.get(f"sensor.tower_point_{point}_reactive_power")
         assert var is not None
@@ -337,7 +357,9 @@ async def test_status_is_read_again_when_the_meter_restarted(
     """After a meter was silent (a power cut), its uptime and reset counter are read again at
     once, not counted forward for up to ten minutes."""
     sim = await start_sim("1:2000:uptime=86400:resets=3")
-    await setup_entry(hass, await make_entry(sim, 1, link_timeout=0.2))
+    entry = await make_entry(sim, 1, link_timeout=0.2)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_uptime") >= 86400
     await sim.silence(1)
     await next_poll(hass)
@@ -353,7 +375,9 @@ async def test_a_reset_at_the_meter_shows_at_the_next_poll(
 ) -> None:
     """Someone resets peak demand with the meter's own button: peak demand drops, and the
     reset counter is read again at once rather than up to ten minutes later."""
-    await setup_entry(hass, await make_entry(simulator, 1))
+    entry = await make_entry(simulator, 1)
+    await setup_entry(hass, entry)
+    await enable_disabled_entities(hass, entry)
     assert _value(hass, "sensor.meter_1_demand_reset_count") == 3
     await simulator.press_reset(1)
     await next_poll(hass)
@@ -394,3 +418,47 @@ async def test_unavailable_after_is_an_option(
     state = hass.states.get("sensor.meter_1_peak_demand")
     assert state is not None
     assert state.state == STATE_UNAVAILABLE
+
+
+async def test_net_grid_power_follows_the_energy_steps(
+    hass: HomeAssistant, start_sim: StartSim
+) -> None:
+    """Net grid power (W, positive for import) comes from the steps of the energy totals:
+    unknown until two steps, then positive for energy drawn from the grid, and equal to the
+    average power when nothing is exported (received stands still). Export (negative) is
+    covered on the driver (tests/driver/test_net_power.py): the simulator's received total
+    does not move."""
+    sim = await start_sim("1:2000:model=2N208-021:load=0:energy=5000")  # load 0: totals still
+    await setup_entry(hass, await make_entry(sim, 1))
+    net, average = "sensor.meter_1_net_grid_power", "sensor.meter_1_average_power"
+    state = hass.states.get(net)
+    assert state is not None
+    assert state.state == "unknown"
+    assert state.attributes[ATTR_UNIT_OF_MEASUREMENT] == "W"
+    for energy in (5000.1, 5000.2):
+        await sim.set(1, energy=energy)
+        await next_poll(hass)
+    assert _value(hass, net) > 0
+    assert _value(hass, net) == pytest.approx(_value(hass, average) * 1000, abs=1)
+
+
+def test_net_grid_power_fits_the_energy_dashboards_grid_power() -> None:
+    """The README: releases whose Energy settings take a grid power sensor (2026.2 does, 2025.9
+    does not) take Net grid power as it is, one sensor with the standard sign (positive from
+    the grid): a power sensor in W, which their energy validation accepts."""
+    grid = {
+        "type": "grid",
+        "flow_from": [],
+        "flow_to": [],
+        "cost_adjustment_day": 0,
+        "power": [{"stat_rate": "sensor.meter_1_net_grid_power"}],
+    }
+    if (MAJOR_VERSION, MINOR_VERSION) >= (2026, 2):
+        assert energy_data.GRID_SOURCE_SCHEMA(grid)["power"] == grid["power"]
+        reading = READINGS["net_power"]
+        assert reading.device_class in energy_validate.POWER_USAGE_DEVICE_CLASSES
+        assert reading.unit in energy_validate.POWER_USAGE_UNITS[SensorDeviceClass.POWER]
+        assert reading.state_class == SensorStateClass.MEASUREMENT  # what it validates
+    else:
+        with pytest.raises(vol.Invalid, match="extra keys not allowed"):
+            energy_data.GRID_SOURCE_SCHEMA(grid)

@@ -9,7 +9,10 @@ Home Assistant, MQTT or BACnet libraries:
 * ``bacnet_units`` uses the BACnet ``EngineeringUnits`` enumeration names, and
   ``bacnet_slot`` is the reading's fixed place in a point's block of BACnet instance numbers
   (see the bridge's ``bacnet/mapping.py``): never renumber a slot, building-automation systems
-  bind to the numbers. A new reading takes a free slot (14 is free; 15 is the reset object).
+  bind to the numbers. A new reading takes a free slot (none is free now: 14 is net power, 15
+  is the reset object).
+* ``enabled_by_default``: False for a reading few people chart (the diagnostics): a face that
+  has entities (Home Assistant, MQTT discovery) creates it disabled, and a user enables it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class Reading:
     """Decimal places worth showing (the meter's resolution)."""
     scope: Scope = Scope.METER
     entity_category: str | None = None
+    enabled_by_default: bool = True
+    """False for the diagnostics: created disabled where a face has entities (a user enables
+    them); every face still reads and publishes them."""
     total: bool = False
     """An ever-increasing total (kWh, kvarh): guarded against glitches and restored."""
     cov_increment: float = 0.0
@@ -105,6 +111,21 @@ DERIVED_POWER: Final = Reading(
         "its resolution is 0.1 kWh divided by the averaging window"
     ),
 )
+NET_POWER: Final = Reading(
+    key="net_power",
+    name="Net grid power",
+    unit="W",
+    device_class="power",
+    state_class="measurement",
+    bacnet_units="watts",
+    bacnet_slot=14,
+    precision=0,
+    cov_increment=10,
+    description=(
+        "Net power from the grid, positive for import and negative for export, derived from "
+        "the steps of energy delivered minus energy received (the same timing as average power)"
+    ),
+)
 DEMAND_RESET_COUNT: Final = Reading(
     key="demand_reset_count",
     name="Demand reset count",
@@ -115,6 +136,7 @@ DEMAND_RESET_COUNT: Final = Reading(
     bacnet_slot=4,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     cov_increment=1,
     description="Number of peak-demand resets the meter has counted",
 )
@@ -128,6 +150,7 @@ UPTIME: Final = Reading(
     bacnet_slot=5,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     cov_increment=60,
     description="Seconds since the meter last powered up",
 )
@@ -148,9 +171,7 @@ REACTIVE_ENERGY_DELIVERED: Final = Reading(
     key="reactive_energy_delivered",
     name="Reactive energy delivered",
     unit="kvarh",
-    # Home Assistant's "reactive_energy" device class is newer than the oldest core we
-    # support; without a device class the unit and state class still make a good sensor.
-    device_class=None,
+    device_class="reactive_energy",  # Home Assistant 2025.9 has it: kvarh, total_increasing
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
     bacnet_slot=7,
@@ -164,7 +185,7 @@ REACTIVE_ENERGY_RECEIVED: Final = Reading(
     key="reactive_energy_received",
     name="Reactive energy received",
     unit="kvarh",
-    device_class=None,
+    device_class="reactive_energy",
     state_class="total_increasing",
     bacnet_units="kilovoltAmpereHoursReactive",
     bacnet_slot=8,
@@ -217,19 +238,21 @@ PROGRAM_ID: Final = Reading(
     bacnet_slot=13,
     precision=0,
     entity_category="diagnostic",
+    enabled_by_default=False,
     description=(
         "The meter's program id (register 45004, 'fn' in its 0x11 answer); Leviton correlates "
         "it with the serial number on the label, but it is not that number"
     ),
 )
 
-#: Series 1000/2000, per meter, in display order (the meter leaves out derived power when it
-#: is switched off).
+#: Series 1000/2000, per meter, in display order (the meter leaves out average and net power
+#: when derived power is switched off).
 SERIES_1000_READINGS: Final[tuple[Reading, ...]] = (
     ENERGY_DELIVERED,
     ENERGY_RECEIVED,
     PEAK_DEMAND,
     DERIVED_POWER,
+    NET_POWER,
     DEMAND_RESET_COUNT,
     UPTIME,
     PROGRAM_ID,

@@ -92,6 +92,11 @@ class DerivedPower:
     for when each step was noticed (one poll interval at each end). With no step for longer than
     the last gap, the power is at most 0.1 kWh over the time since the last step, so the value
     decays towards zero when the load stops.
+
+    The total may also be a net one that goes down as well as up (energy delivered minus energy
+    received): each step of either total is a step of the net, and the result is then signed,
+    positive while the net rises (import), negative while it falls (export); the decay bounds
+    its magnitude.
     """
 
     window_s: float = 900.0
@@ -102,7 +107,8 @@ class DerivedPower:
     _poll_gap: float = 0.0
 
     def update(self, energy: float | None, now: float) -> float | None:
-        """Feed a (guarded) total; return the average power in kW, None until known."""
+        """Feed a (guarded) total, or a net of two; return the average power in kW, None
+        until known."""
         if self._last_update is not None:
             self._poll_gap = now - self._last_update
         self._last_update = now
@@ -127,7 +133,8 @@ class DerivedPower:
         power = (e1 - e0) / ((t1 - t0) / 3600)
         since_last = now - t1
         if since_last > 0:
-            power = min(power, self.resolution_kwh / (since_last / 3600))
+            bound = self.resolution_kwh / (since_last / 3600)
+            power = max(-bound, min(power, bound))
         return round(power, 3)
 
     def resolution_kw(self, now: float) -> float | None:

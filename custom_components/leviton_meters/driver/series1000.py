@@ -20,6 +20,7 @@ from .catalogue import (
     DERIVED_POWER,
     ENERGY_DELIVERED,
     ENERGY_RECEIVED,
+    NET_POWER,
     PEAK_DEMAND,
     PROGRAM_ID,
     READINGS,
@@ -108,8 +109,10 @@ class Series1000Meter(LevitonMeter):
         }
         self.with_derived_power = derived_power
         self.derived_power = DerivedPower()
+        self.net_power = DerivedPower()
+        """Fed energy delivered minus energy received: net grid power, positive for import."""
         self._readings = tuple(
-            r for r in SERIES_1000_READINGS if r is not DERIVED_POWER or derived_power
+            r for r in SERIES_1000_READINGS if r not in (DERIVED_POWER, NET_POWER) or derived_power
         )
         self._status_read_at: float | None = None
         self._status_due = True
@@ -322,11 +325,19 @@ class Series1000Meter(LevitonMeter):
         }
         if self.with_derived_power:
             readings[DERIVED_POWER.key] = self.derived_power.update(delivered, now)
+            readings[NET_POWER.key] = self._net_power(delivered, received, now)
         readings[DEMAND_RESET_COUNT.key] = self._count
         readings[UPTIME.key] = self._extrapolated_uptime(now)
         readings[PROGRAM_ID.key] = self.identity.program_id if self.identity else None
         self.last = Snapshot(time=self.wall_clock(), readings=readings)
         return self.last
+
+    def _net_power(self, delivered: float | None, received: float | None, now: float) -> int | None:
+        """Net grid power in W (positive: import) from the steps of both totals: each 0.1 kWh
+        step of either is a step of their difference."""
+        net = None if delivered is None or received is None else round(delivered - received, 3)
+        kilowatts = self.net_power.update(net, now)
+        return None if kilowatts is None else round(kilowatts * 1000)
 
     # -- peak-demand reset -----------------------------------------------------------------
 

@@ -1,0 +1,3 @@
+"""tests/driver/test_manual_frames.py on the component's driver in this Home Assistant environment."""
+
+from tests.driver.test_manual_frames import *  # noqa: F403

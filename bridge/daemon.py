@@ -3,7 +3,7 @@
 The daemon is the one place that knows every face: it builds the core (``core.BridgeCore``),
 then each face its configuration asks for, attaches them, and starts them in order: the status
 page first (a port that cannot be had stops the bridge before anything else runs), then MQTT,
-then BACnet/IP. They stop in reverse, after polling has stopped. A new face is a new package
+then BACnet/IP, then the Modbus TCP server. They stop in reverse, after polling has stopped. A new face is a new package
 and a line in ``_faces``.
 
 Faces may refuse a configuration that the schema alone cannot judge (BACnet instance numbers
@@ -135,6 +135,15 @@ class Bridge:
                 return BacnetFace(core, bacnet)
 
             makers.append(bacnet_face)
+        if config.modbus_server is not None:
+            modbus_server = config.modbus_server
+
+            def modbus_server_face() -> Face:
+                from .modbus_server.face import ModbusServerFace
+
+                return ModbusServerFace(core, modbus_server)
+
+            makers.append(modbus_server_face)
         return makers
 
     async def run(self, stop: asyncio.Event) -> None:

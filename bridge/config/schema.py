@@ -34,15 +34,18 @@ from . import validators as valid
 from .safe_yaml import MAX_DEPTH, parse_yaml
 from .settings import (
     DEFAULT_HTTP_LISTEN,
+    DEFAULT_MODBUS_LISTEN,
     DEFAULT_OFFLINE_AFTER,
     DEFAULT_POLL_INTERVAL,
     LOG_LEVELS,
+    LOOPBACK_NETWORKS,
     OFFLINE_AFTER_RANGE,
     BacnetConfig,
     BridgeConfig,
     BusConfig,
     HttpConfig,
     MeterConfig,
+    ModbusServerConfig,
     MqttConfig,
     default_meter_name,
     default_state_dir,
@@ -141,12 +144,29 @@ HTTP_SCHEMA: Final = vol.Schema(
         vol.Optional("idle_timeout", default=15.0): valid.seconds,
     }
 )
+MODBUS_SERVER_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("listen", default=DEFAULT_MODBUS_LISTEN): valid.listen_address,
+        # "allow" is required beyond loopback: checked with the problems between values.
+        vol.Optional("allow"): vol.All(
+            [valid.network], vol.Length(min=1, max=256, msg="list 1 to 256 client networks")
+        ),
+        vol.Optional("max_clients", default=32): valid.in_range(1, 1024, "clients"),
+        vol.Optional("idle_timeout", default=60.0): valid.seconds,
+        vol.Optional("writes", default=False): bool,
+        vol.Optional("max_age"): valid.seconds,
+        vol.Optional("units", default=dict): vol.Schema(
+            {valid.text(80): valid.in_range(UNIT_ID_MIN, UNIT_ID_MAX, "a Modbus unit id")}
+        ),
+    }
+)
 CONFIG_SCHEMA: Final = vol.Schema(
     {
         vol.Required("buses"): valid.each(BUS_SCHEMA, "list at least one bus"),
         vol.Optional("mqtt"): MQTT_SCHEMA,
         vol.Optional("bacnet"): BACNET_SCHEMA,
         vol.Optional("http"): HTTP_SCHEMA,
+        vol.Optional("modbus_server"): MODBUS_SERVER_SCHEMA,
         vol.Optional("log_level", default="info"): vol.In(
             LOG_LEVELS, msg="expected debug, info, warning or error"
         ),
@@ -178,11 +198,12 @@ def _problem(error: vol.Invalid) -> str:
 def parse_config(data: Any, source: str) -> BridgeConfig:
     """Validate parsed YAML; raise ``ConfigError`` listing every problem, each with its path."""
     if not isinstance(data, dict):
-        raise ConfigError(source, ["expected a mapping with buses: (and mqtt:, bacnet:)"])
+        raise ConfigError(source, ["expected a mapping with buses: (and mqtt:, bacnet:, ...)"])
     problems: list[str] = []
     valid: dict[str, Any] | None = None
-    if "http" in data and data["http"] is None:
-        data = {**data, "http": {}}  # "http:" alone: the page with its defaults
+    for section in ("http", "modbus_server"):
+        if section in data and data[section] is None:
+            data = {**data, section: {}}  # "http:" alone: the section with its defaults
     try:
         valid = CONFIG_SCHEMA(data)
     except vol.MultipleInvalid as err:
@@ -192,9 +213,11 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     problems.extend(_bus_problems(data.get("buses")))
     password = _mqtt_problems(data.get("mqtt"), problems)
     token = _http_problems(data.get("http"), problems)
-    if "mqtt" not in data and "bacnet" not in data:
+    _modbus_server_problems(data.get("modbus_server"), data.get("buses"), problems)
+    if not any(face in data for face in ("mqtt", "bacnet", "modbus_server")):
         problems.append(
-            "(top level): configure mqtt:, bacnet: or both; otherwise the bridge publishes nothing"
+            "(top level): configure mqtt:, bacnet: or modbus_server: (or several); otherwise "
+            "the bridge publishes nothing"
         )
     if problems or valid is None:
         raise ConfigError(source, problems)
@@ -220,11 +243,13 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     mqtt = _mqtt(valid["mqtt"], password) if "mqtt" in valid else None
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
     http = _http(valid["http"], token) if "http" in valid else None
+    modbus_server = _modbus_server(valid["modbus_server"]) if "modbus_server" in valid else None
     return BridgeConfig(
         buses=buses,
         mqtt=mqtt,
         bacnet=bacnet,
         http=http,
+        modbus_server=modbus_server,
         log_level=valid["log_level"],
         state_dir=valid.get("state_dir") or default_state_dir(),
         source=source,
@@ -359,6 +384,67 @@ def _http_problems(data: Any, problems: list[str]) -> str | None:
         problems.append("http.cert_file: give cert_file and key_file together")
     _tls_problems(data, problems, "http")
     return from_file
+
+
+def _modbus_server_problems(data: Any, buses: Any, problems: list[str]) -> None:
+    """How the modbus_server: values go together with the buses: ``allow`` given whenever
+    clients beyond this host could connect; every meter served at a unit id of its own."""
+    if not isinstance(data, dict):
+        return
+    listen = data.get("listen", DEFAULT_MODBUS_LISTEN)
+    try:
+        host = valid.split_listen(listen)[0] if isinstance(listen, str) else ""
+    except vol.Invalid:
+        host = ""  # reported by the schema
+    if host and not valid.is_loopback(host) and "allow" not in data:
+        problems.append(
+            f"modbus_server.listen: {listen.strip()} can be reached from other hosts: list the "
+            "client networks in modbus_server.allow (e.g. [192.168.1.0/24]), or listen on "
+            "127.0.0.1"
+        )
+    units = data.get("units") or {}
+    if not isinstance(units, dict) or not isinstance(buses, list):
+        return
+    meters: dict[str, int] = {}
+    for bus in buses:
+        if not isinstance(bus, dict) or not isinstance(bus.get("name"), str):
+            continue
+        for meter in bus.get("meters") or []:
+            if isinstance(meter, dict) and isinstance(meter.get("unit"), int):
+                meters[f"{slug(bus['name'])}_u{meter['unit']}"] = meter["unit"]
+    for meter_id in units:
+        if meter_id not in meters:
+            known = ", ".join(sorted(meters)[:8])
+            problems.append(
+                f"modbus_server.units.{str(meter_id)[:60]}: no such meter; keys are meter ids "
+                f"(<bus>_u<unit>): {known}"
+            )
+    served: dict[int, str] = {}
+    for meter_id, line_unit in meters.items():
+        unit = units.get(meter_id, line_unit)
+        if not isinstance(unit, int):
+            continue
+        if unit in served:
+            problems.append(
+                f"modbus_server: {served[unit]} and {meter_id} would both be served at unit "
+                f"{unit}; serve one at another: modbus_server.units: {{{meter_id}: N}}"
+            )
+        else:
+            served[unit] = meter_id
+
+
+def _modbus_server(data: dict[str, Any]) -> ModbusServerConfig:
+    host, port = valid.split_listen(data["listen"])
+    return ModbusServerConfig(
+        host=host,
+        port=port,
+        allow=tuple(data.get("allow") or LOOPBACK_NETWORKS),
+        max_clients=data["max_clients"],
+        idle_timeout=data["idle_timeout"],
+        writes=data["writes"],
+        max_age=data.get("max_age"),
+        units=tuple(sorted(data["units"].items())),
+    )
 
 
 def _http(data: dict[str, Any], token_from_file: str | None) -> HttpConfig:

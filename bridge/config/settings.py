@@ -133,12 +133,42 @@ class HttpConfig:
         return f"{'https' if self.tls else 'http'}://{shown}:{self.port}/"
 
 
+DEFAULT_MODBUS_LISTEN: Final = "127.0.0.1:5020"
+LOOPBACK_NETWORKS: Final = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModbusServerConfig:
+    """The Modbus TCP server face (the ``modbus_server:`` section)."""
+
+    host: str = "127.0.0.1"
+    port: int = 5020
+    allow: tuple[str, ...] = LOOPBACK_NETWORKS
+    """Client networks (CIDR) whose connections are accepted; others are closed at accept."""
+    max_clients: int = 32
+    idle_timeout: float = 60.0
+    """Seconds a client may send nothing before its connection is closed."""
+    writes: bool = False
+    """Whether a write of a Series 1000/2000's demand-reset register resets it."""
+    max_age: float | None = None
+    """Seconds a meter's last poll may be old before its registers answer 0x0B (None: three
+    poll intervals of its bus, at least 10 s)."""
+    units: tuple[tuple[str, int], ...] = ()
+    """(meter id, unit id) of meters served at another unit id than on their line."""
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class BridgeConfig:
     buses: tuple[BusConfig, ...]
     mqtt: MqttConfig | None
     bacnet: BacnetConfig | None = None
     http: HttpConfig | None = None
+    modbus_server: ModbusServerConfig | None = None
     log_level: str = "info"
     state_dir: str = field(default_factory=lambda: default_state_dir())
     """Where the bridge keeps what outlives a restart (the totals it last showed)."""

@@ -204,6 +204,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def network(value: Any) -> str:
+    """A client network in CIDR (``192.168.1.0/24``; an address alone is one host)."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise vol.Invalid("expected a network in CIDR, e.g. 192.168.1.0/24 or 10.0.0.5/32")
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise vol.Invalid(
+            f"{value[:60]!r} is not a network in CIDR, e.g. 192.168.1.0/24 or 10.0.0.5/32"
+        ) from None
+
+
 def token(value: Any) -> str:
     """An access token: long enough not to be guessed, one word of printable characters."""
     if (

@@ -25,7 +25,12 @@ from .systemd import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
 
-ORIGINS: Final = {"mqtt": "MQTT", "bacnet": "BACnet", "http": "the status page"}
+ORIGINS: Final = {
+    "mqtt": "MQTT",
+    "bacnet": "BACnet",
+    "http": "the status page",
+    "modbus_server": "a Modbus client",
+}
 """How a reset's log line names the face it came from (others: the face's key)."""
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -240,24 +239,17 @@ class SimulatedSeries1000(SimulatedMeter):
         return [words[a] for a in wanted]
 
     def _words(self) -> dict[int, int]:
-        words: dict[int, int] = {}
-
-        def put32(address: int, value: int) -> None:
-            value &= 0xFFFFFFFF
-            words[address], words[address + 1] = value >> 16, value & 0xFFFF
-
-        put32(0x0000, int(self.energy_delivered() * self.glitch() * 10))
-        put32(0x0002, int(self.spec.export * 10))
-        peak = round(self.peak_demand() * 100)
-        put32(0x0004, peak)
-        put32(0x003C, peak)
-        words[0x1388] = self.unit
-        words[0x1389] = 0x0302
-        words[0x138A] = 0x0302
-        words[0x138B] = self.program_id & 0xFFFF
-        words[0x138D] = self.reset_count & 0xFFFF
-        put32(0x138E, self.uptime())
-        return words
+        return reg.series1000_words(
+            unit_id=self.unit,
+            energy_delivered=int(self.energy_delivered() * self.glitch() * 10),
+            energy_received=int(self.spec.export * 10),
+            peak_demand=round(self.peak_demand() * 100),
+            hardware_version=0x0302,
+            software_version=0x0302,
+            program_id=self.program_id,
+            demand_reset_count=self.reset_count,
+            uptime=self.uptime(),
+        )
 
     def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
         if function == 0x06 and address == reg.DEMAND_RESET_ADDRESS:
@@ -314,25 +306,16 @@ class SimulatedSeries8000(SimulatedSeries1000):
         return [words[a] for a in wanted]
 
     def _words(self) -> dict[int, int]:
-        profile = self.profile
-        words: dict[int, int] = {}
-        if profile.readable_ranges:
-            # Registers inside a readable range but holding nothing read as zero.
-            end = profile.first_address + self.spec.points * profile.stride
-            for first, last in profile.readable_ranges:
-                for address in range(first, min(last, end - 1) + 1):
-                    words[address] = 0
         values: dict[str, float] = {"point_count": self.spec.points}
         values |= {"voltage_a": 120.1, "voltage_b": 119.8, "voltage_c": 120.4}
-        for key, spec in profile.meter.items():
-            _encode(words, spec.address, spec.type, values[key] / spec.scale, profile.word_order)
         hours = self.hours()
         glitch = self.glitch()
+        points: dict[int, dict[str, float]] = {}
         for point in range(1, self.spec.points + 1):
             load = self.point_load(point)
             share = load / self.spec.load if self.spec.load else 1 / self.spec.points
             start = self._energy_base * share
-            point_values = {
+            points[point] = {
                 "energy_delivered": (start + load * hours) * glitch,
                 "energy_received": self.spec.export * share,
                 "power": load * 1000,
@@ -340,12 +323,7 @@ class SimulatedSeries8000(SimulatedSeries1000):
                 "reactive_energy_received": 0.0,
                 "reactive_power": load * 300,
             }
-            for key, spec in profile.point_registers.items():
-                raw = point_values[key] / spec.scale
-                _encode(
-                    words, profile.point_address(point, key), spec.type, raw, profile.word_order
-                )
-        return words
+        return self.profile.words(values, points, self.spec.points)
 
     def write(self, function: int, address: int, values: list[int]) -> ExcCodes | None:
         return ExcCodes.ILLEGAL_ADDRESS  # no documented writes
@@ -390,18 +368,3 @@ def simulated_meter(
 ) -> SimulatedMeter:
     """The simulated meter of the kind ``spec`` names."""
     return _KINDS[spec.series](spec, profile, clock)
-
-
-def _encode(words: dict[int, int], address: int, kind: str, value: float, order: str) -> None:
-    if kind == "float32":
-        high, low = struct.unpack(">HH", struct.pack(">f", value))
-    else:
-        number = round(value)
-        if kind in ("uint16", "int16"):
-            words[address] = number & 0xFFFF
-            return
-        number &= 0xFFFFFFFF
-        high, low = number >> 16, number & 0xFFFF
-    if order == "little":
-        high, low = low, high
-    words[address], words[address + 1] = high, low

@@ -20,6 +20,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from leviton_driver.errors import ConfigurationError
+from leviton_driver.modbus_compat import ReportServerIdAnswer
 from leviton_driver.profile import Profile, load_profile
 
 from .line import FAULT_KINDS, FaultSettings, LineSettings
@@ -52,19 +53,6 @@ def _one_register_fewer(frame: bytes, framing: str) -> bytes:
         return body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
     length = int.from_bytes(frame[4:6], "big") - 2
     return frame[:4] + length.to_bytes(2, "big") + frame[6:8] + bytes([frame[8] - 2]) + frame[9:-2]
-
-
-class _AnswerPDU(ModbusPDU):
-    """A 0x11 answer laid out as Leviton sends it: byte count, then the data as given."""
-
-    function_code = 0x11
-
-    def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.data = data
-
-    def encode(self) -> bytes:
-        return bytes([len(self.data)]) + self.data
 
 
 class _ReportServerIdRequest(ModbusPDU):
@@ -457,7 +445,7 @@ class MeterSimulator:
             elif data is None:
                 answer = ExceptionResponse(0x11, ExcCodes.ILLEGAL_FUNCTION)
             else:
-                answer = _AnswerPDU(data)
+                answer = ReportServerIdAnswer(data)
             exchange.fault = fault if fault not in ("exception", "late") else None
             await self._on_line(exchange, 4, 5 + len(data) if data else 5)
             if meter is not None:

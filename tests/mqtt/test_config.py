@@ -125,7 +125,7 @@ def test_run_refuses_a_broken_config(tmp_path: Path) -> None:
         ("- just a list\n", "expected a mapping with buses:"),
         (
             "buses:\n  - name: a\n    connect: tcp://h:502\n    meters: [{unit: 1}]\n",
-            "(top level): configure mqtt:, bacnet: or both",
+            "(top level): configure mqtt:, bacnet: or modbus_server: (or several)",
         ),
         (
             "buses: []\nmqtt: {url: 'mqtt://b'}\n",

@@ -55,6 +55,13 @@ class ExceptionResponseError(MeterError):
         super().__init__(connection, unit, what)
 
 
+class GatewayNoAnswerError(MeterTimeoutError):
+    """A Modbus gateway answered that the device behind it does not (exception 0x0A or 0x0B):
+    for the meter, no answer."""
+
+    kind = "gateway"
+
+
 class CrcError(MeterError):
     """An answer arrived but failed its CRC check (line noise, wiring, termination)."""
 

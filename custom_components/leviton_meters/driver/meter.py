@@ -42,6 +42,7 @@ from .errors import (
     CrcError,
     ExceptionResponseError,
     GarbledResponseError,
+    GatewayNoAnswerError,
     LevitonError,
     MeterError,
     MeterTimeoutError,
@@ -154,6 +155,8 @@ class Identity:
     """Series 8000: the register profile in use, labelled provisional where it is."""
     provisional_profile: bool = False
     notes: list[str] = field(default_factory=list)
+    report_id: bytes | None = None
+    """The meter's answer to function 0x11 as it gave it (None: it refused 0x11)."""
 
     @property
     def fingerprint(self) -> str | None:
@@ -213,6 +216,12 @@ def translate_error(
         return error_class(where, unit_id, f"{what}: {words}")
     if isinstance(err, ModbusExceptionError):
         code = int(err.exception_code) if err.exception_code is not None else None
+        if code in GATEWAY_CODES:
+            # A gateway says the device behind it is not there: no answer, as far as the
+            # meter goes (a scan passes over it; a poll counts it as a silent one).
+            return GatewayNoAnswerError(
+                where, unit_id, f"the gateway answered {_exception_words(code)} to {what}"
+            )
         return ExceptionResponseError(
             where, unit_id, f"answered {_exception_words(code)} to {what}", code
         )
@@ -231,6 +240,11 @@ _RTU_LINKS: Final = ("rtu+tcp:", "serial:")
 #: What decoding a well-framed answer with too few registers raises inside modbus-connection's
 #: register model: the answer was short, whatever the frame said.
 _SHORT_ANSWER_ERRORS: Final = (IndexError, struct.error)
+
+
+#: Exception codes a Modbus gateway answers for a device behind it that is not there: path
+#: unavailable (no such device) and target device failed to respond.
+GATEWAY_CODES: Final = frozenset({10, 11})
 
 
 def _reason(err: Exception) -> str:

@@ -69,6 +69,18 @@ class WholeReportServerIdResponse(ReportDeviceIdResponse):
         self.status = len(self.identifier) > 1 and self.identifier[1] == 0xFF
 
 
+class ReportServerIdAnswer(ReportDeviceIdResponse):
+    """A 0x11 answer laid out as a Leviton meter sends it: the byte count, then the data as the
+    meter gives it (no run status appended): what the simulator and the bridge's Modbus server
+    answer."""
+
+    def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
+        super().__init__(identifier=data, **kwargs)
+
+    def encode(self) -> bytes:
+        return bytes([len(self.identifier)]) + self.identifier
+
+
 def _public_exception(response: Any) -> Any:
     """The answer with a 3.11-style exception class replaced by the public one."""
     if type(response) is DECODED_EXCEPTION_RESPONSE:

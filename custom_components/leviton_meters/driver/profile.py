@@ -8,6 +8,8 @@ also uses; ``load_profile`` validates a user's file and says exactly what is wro
 from __future__ import annotations
 
 import asyncio
+import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property, lru_cache
@@ -85,6 +87,57 @@ class Profile:
     def label(self) -> str:
         """How to name this profile to a person."""
         return f"{self.name} (PROVISIONAL register map)" if self.provisional else self.name
+
+    def words(
+        self,
+        meter: Mapping[str, float],
+        points: Mapping[int, Mapping[str, float]],
+        point_count: int,
+    ) -> dict[int, int]:
+        """The registers a meter of ``point_count`` points holds, by wire address, from its
+        values in the catalogue's units (``meter``: its own, ``points``: each point's): what
+        the simulator holds and what the bridge serves. Registers inside a readable range but
+        holding nothing read 0; a value not given is left out (its address answers 02)."""
+        words: dict[int, int] = {}
+        if self.readable_ranges:
+            end = self.first_address + point_count * self.stride
+            for first, last in self.readable_ranges:
+                for address in range(first, min(last, end - 1) + 1):
+                    words[address] = 0
+        for key, spec in self.meter.items():
+            if key in meter:
+                encode_register(
+                    words, spec.address, spec.type, meter[key] / spec.scale, self.word_order
+                )
+        for point in range(1, point_count + 1):
+            values = points.get(point, {})
+            for key, spec in self.point_registers.items():
+                if key in values:
+                    encode_register(
+                        words,
+                        self.point_address(point, key),
+                        spec.type,
+                        values[key] / spec.scale,
+                        self.word_order,
+                    )
+        return words
+
+
+def encode_register(words: dict[int, int], address: int, kind: str, raw: float, order: str) -> None:
+    """Put an unscaled value of a profile's type at ``address`` (two registers for 32 bits,
+    in the profile's word order)."""
+    if kind == "float32":
+        high, low = struct.unpack(">HH", struct.pack(">f", raw))
+    else:
+        number = round(raw)
+        if kind in ("uint16", "int16"):
+            words[address] = number & 0xFFFF
+            return
+        number &= 0xFFFFFFFF
+        high, low = number >> 16, number & 0xFFFF
+    if order == "little":
+        high, low = low, high
+    words[address], words[address + 1] = high, low
 
 
 def _integer(value: Any) -> int:

@@ -137,3 +137,45 @@ UNIT_ID_MAX: Final = 247
 def decode_version(word: int) -> str:
     """Decode a version register: 0x0302 -> "3.2" (major in the high byte)."""
     return f"{word >> 8}.{word & 0xFF}"
+
+
+def encode_version(text: str | None) -> int:
+    """Encode a version as its register holds it: "3.2" -> 0x0302 (0 when unknown)."""
+    major, _, minor = (text or "").partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        return 0
+    return (int(major) & 0xFF) << 8 | (int(minor) & 0xFF)
+
+
+def series1000_words(
+    *,
+    unit_id: int,
+    energy_delivered: int,
+    energy_received: int,
+    peak_demand: int,
+    hardware_version: int,
+    software_version: int,
+    program_id: int,
+    demand_reset_count: int,
+    uptime: int,
+) -> dict[int, int]:
+    """Every documented register of a Series 1000/2000, by wire address, from raw values
+    (energy in kWh/10, peak demand in kW/100, versions as their registers hold them): what a
+    meter holds (the simulator) and what the bridge serves of one (its Modbus server)."""
+    words: dict[int, int] = {}
+
+    def put32(address: int, value: int) -> None:
+        value &= 0xFFFFFFFF
+        words[address], words[address + 1] = value >> 16, value & 0xFFFF
+
+    put32(0x0000, energy_delivered)
+    put32(0x0002, energy_received)
+    put32(0x0004, peak_demand)
+    put32(0x003C, peak_demand)
+    words[MODBUS_ID_REGISTER] = unit_id & 0xFFFF
+    words[0x1389] = hardware_version & 0xFFFF
+    words[0x138A] = software_version & 0xFFFF
+    words[0x138B] = program_id & 0xFFFF
+    words[0x138D] = demand_reset_count & 0xFFFF
+    put32(0x138E, uptime)
+    return words

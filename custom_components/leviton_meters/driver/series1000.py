@@ -197,6 +197,7 @@ class Series1000Meter(LevitonMeter):
             software_version=reg.decode_version(word(words.software_version)),
             program_id=word(words.program_id),
             notes=notes,
+            report_id=reported.raw if reported is not None else None,
         )
         for guard in self.guards.values():
             guard.max_kw = _max_kw(info)

@@ -227,6 +227,7 @@ class Series8000Meter(LevitonMeter):
             profile=self.profile.label(),
             provisional_profile=self.profile.provisional,
             notes=notes,
+            report_id=reported.raw if reported is not None else None,
         )
         return self.identity
 

@@ -44,7 +44,8 @@ The largest instance is 40 * 100000 + 247 * 400 + 24 * 16 + 15 = 4,099,199, insi
 reading. Two meters on one bus always differ (their unit ids differ); two buses could draw the
 same code: the bridge then refuses to start and names both buses and a new name for one of them
 that has a free code (the rule cannot be collision-free for any names and still not depend on the
-order or the number of buses). A new catalogue reading takes a free slot (14 is free).
+order or the number of buses). No slot is free: 14 is net power, 15 the reset object; a new
+catalogue reading needs a new layout (and the instance numbers' formula a new version).
 
 Names and descriptions
 ----------------------

@@ -109,6 +109,8 @@ def _component(reading: Reading, value_template: str, unique_id: str) -> dict[st
         component["state_class"] = reading.state_class
     if reading.entity_category:
         component["entity_category"] = reading.entity_category
+    if not reading.enabled_by_default:
+        component["enabled_by_default"] = False  # a diagnostic few chart: as the component does
     return component
 
 

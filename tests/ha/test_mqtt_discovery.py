@@ -116,21 +116,27 @@ async def test_home_assistant_mqtt_discovery(
         state = hass.states.get(found) if found else None
         return state.state if state else None
 
-    # Sensors that must have a value once their meter's state has arrived (a button and the
-    # derived average and net power stay "unknown" until pressed or until two energy steps).
-    valued = [
+    # Diagnostics come disabled, as this component's own are; the others must have a value once
+    # their meter's state has arrived (a button and the derived average and net power stay
+    # "unknown" until pressed or until two energy steps).
+    enabled = [
         u
         for u, (platform, key) in expected.items()
-        if platform == "sensor" and key not in ("derived_power", "net_power")
+        if platform == "button" or READINGS[key].enabled_by_default
+    ]
+    valued = [
+        u
+        for u in enabled
+        if expected[u][0] == "sensor" and expected[u][1] not in ("derived_power", "net_power")
     ]
     await _until(
         hass,
         lambda: (
             all(entity_id(u) for u in expected)
-            and all(state_of(u) not in (None, STATE_UNAVAILABLE) for u in expected)
+            and all(state_of(u) not in (None, STATE_UNAVAILABLE) for u in enabled)
             and all(state_of(u) != STATE_UNKNOWN for u in valued)
         ),
-        "every entity created, available and holding its meter's state",
+        "every entity created, the enabled ones available and holding their meter's state",
     )
     mqtt_entities = [e for e in entities.entities.values() if e.platform == MQTT]
     # Series 1000/2000: 8 sensors and a button each; the Series 8000: 3 voltages and the program
@@ -152,6 +158,10 @@ async def test_home_assistant_mqtt_discovery(
         assert (registered.capabilities or {}).get("state_class") == reading.state_class
         category = EntityCategory(reading.entity_category) if reading.entity_category else None
         assert registered.entity_category == category, unique_id
+        if not reading.enabled_by_default:
+            assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION, unique_id
+            continue
+        assert registered.disabled_by is None, unique_id
         state = hass.states.get(registered.entity_id)
         assert state is not None
         assert state.attributes.get("unit_of_measurement") == reading.unit
@@ -168,7 +178,7 @@ async def test_home_assistant_mqtt_discovery(
     )
     assert (workshop.hw_version, workshop.sw_version) == ("3.2", "3.2")
     assert workshop.serial_number is None  # the program id is its own diagnostic sensor
-    assert state_of("leviton_lab_u1_program_id") == str(meters[1]["program_id"])
+    assert state_of("leviton_lab_u1_program_id") is None  # a diagnostic: disabled
     assert workshop.name == "Workshop"
     assert workshop.via_device_id is None
     unit2 = devices.async_get_device(identifiers={(MQTT, "leviton_lab_u2")})
@@ -202,7 +212,7 @@ async def test_home_assistant_mqtt_discovery(
         <= 0.11
     )
     assert float(state_of("leviton_lab_u1_peak_demand") or "nan") == 9.5
-    assert state_of("leviton_lab_u1_demand_reset_count") == "3"
+    assert state_of("leviton_lab_u1_demand_reset_count") is None  # a diagnostic: disabled
     assert state_of("leviton_lab_u1_energy_received") == "0.0"
     assert (
         abs(
@@ -230,7 +240,6 @@ async def test_home_assistant_mqtt_discovery(
     await _until(
         hass, lambda: state_of("leviton_lab_u1_peak_demand") == "0.0", "peak demand 0 shown"
     )
-    await _until(hass, lambda: state_of("leviton_lab_u1_demand_reset_count") == "4", "count 4")
     # Three more polls of the meter later, still one reset for one press.
     polled = await sim.requests(1)
     await until(
@@ -260,7 +269,7 @@ async def test_home_assistant_mqtt_discovery(
     assert await bridge.stop() == 0
     await _until(
         hass,
-        lambda: all(state_of(u) == STATE_UNAVAILABLE for u in expected),
+        lambda: all(state_of(u) == STATE_UNAVAILABLE for u in enabled),
         "every entity unavailable after the bridge stopped",
     )
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -100,6 +100,8 @@ async def test_discovery_is_retained_and_complete(
             assert component.get("state_class") == reading.state_class
             assert component.get("unit_of_measurement") == reading.unit
             assert component.get("entity_category") == reading.entity_category
+            # Diagnostics come disabled, as the component's own do.
+            assert component.get("enabled_by_default", True) == reading.enabled_by_default
             assert component["suggested_display_precision"] == reading.precision
     assert len(unique_ids) == len(set(unique_ids)), "unique ids repeat"
 
@@ -127,6 +129,7 @@ async def test_discovery_is_retained_and_complete(
         "value_template": "{{ value_json.readings.program_id }}",
         "suggested_display_precision": 0,
         "entity_category": "diagnostic",
+        "enabled_by_default": False,
     }
     assert workshop["components"]["reset_peak_demand"] == {
         "platform": "button",

@@ -17,8 +17,9 @@ from .coordinator import LevitonConfigEntry, LevitonCoordinator
 from .link import link_key
 from .scheduler import describe_bus, scheduler_of
 
-# Network addresses and the program id say where a site is and which meter it has.
-TO_REDACT = {"host", "program_id", "unique_id", "fingerprint", "raw"}
+# Network addresses and the program id say where a site is and which meter it has; the program
+# id (which Leviton ties to the label's serial number) is inside the meter's 0x11 answer too.
+TO_REDACT = {"host", "program_id", "unique_id", "fingerprint", "raw", "report_id"}
 
 
 async def async_get_config_entry_diagnostics(

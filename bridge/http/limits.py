@@ -29,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ..core.idle import IdleReaper
 from ..core.ratelimit import PeerWarnings
 
 _LOGGER = logging.getLogger("leviton_bridge.http")
@@ -101,7 +102,14 @@ class Connections:
         self.open: dict[asyncio.BaseTransport, Connection] = {}
         self.counts: Counter[str] = Counter()
         """Connections closed idle, closed to make room, refused at the cap."""
-        self._reaper: asyncio.Task[None] | None = None
+        self.reaper = IdleReaper(
+            self.open,
+            idle_timeout=idle_timeout,
+            counts=self.counts,
+            counted_as="closed idle",
+            name="page reaper",
+            clock=clock,
+        )
         self.warnings = PeerWarnings(_LOGGER, "status page", window=WINDOW_S)
 
     def protocol(self, inner: asyncio.Protocol) -> asyncio.Protocol:
@@ -144,29 +152,14 @@ class Connections:
                 connection.last = self.clock()
 
     def start(self) -> None:
-        self._reaper = asyncio.get_running_loop().create_task(self._reap(), name="page reaper")
+        self.reaper.start()
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
-
-    async def _reap(self) -> None:
-        every = max(0.05, min(1.0, self.idle_timeout / 4))
-        while True:
-            await asyncio.sleep(every)
-            self.close_idle()
+        await self.reaper.stop()
 
     def close_idle(self) -> int:
         """Close the connections idle for longer than ``idle_timeout``; how many."""
-        cutoff = self.clock() - self.idle_timeout
-        stale = [c for c in self.open.values() if not c.busy and c.last < cutoff]
-        for connection in stale:
-            self.counts["closed idle"] += 1
-            self._close(connection)
-        return len(stale)
+        return self.reaper.close_idle()
 
     def _close(self, connection: Connection) -> None:
         self.open.pop(connection.transport, None)

@@ -18,7 +18,6 @@ by reading the meter back), so the requests after it on that connection wait too
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import struct
@@ -32,6 +31,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerSocket
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 
+from ..core.idle import IdleReaper
 from ..core.ratelimit import PeerWarnings
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,14 +91,21 @@ class ModbusServer:
         self.decoder = DecodePDU(is_server=True)
         self.framer = FramerSocket(self.decoder)
         self._server: asyncio.Server | None = None
-        self._reaper: asyncio.Task[None] | None = None
+        self.reaper = IdleReaper(
+            self.clients,
+            idle_timeout=idle_timeout,
+            counts=self.counts,
+            counted_as="closed: idle",
+            name="modbus server reaper",
+            clock=clock,
+        )
 
     async def start(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _Connection(self), host, port, reuse_address=True
         )
-        self._reaper = loop.create_task(self._reap(), name="modbus server reaper")
+        self.reaper.start()
 
     @property
     def port(self) -> int | None:
@@ -108,11 +115,7 @@ class ModbusServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
+        await self.reaper.stop()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -152,19 +155,9 @@ class ModbusServer:
         self.warnings.warn(client.peer, "malformed", "closed a connection: %s", why)
         client.transport.close()
 
-    async def _reap(self) -> None:
-        every = max(0.05, min(1.0, self.idle_timeout / 4))
-        while True:
-            await asyncio.sleep(every)
-            self.close_idle()
-
     def close_idle(self) -> int:
-        cutoff = self.clock() - self.idle_timeout
-        idle = [c for c in self.clients.values() if not c.busy and c.last < cutoff]
-        for client in idle:
-            self.counts["closed: idle"] += 1
-            client.transport.close()
-        return len(idle)
+        """Close the connections idle for longer than ``idle_timeout``; how many."""
+        return self.reaper.close_idle()
 
     # -- one request ----------------------------------------------------------------------
 

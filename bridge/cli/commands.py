@@ -325,6 +325,10 @@ async def cmd_bacnet_ede(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
     return 0
 
 
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..config import ConfigError
     from ..daemon import load
@@ -337,10 +341,13 @@ async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -
             err.write(f"  {line}\n")
         return EXIT_USAGE
     meters = config.meters
+    http, modbus = config.http, config.modbus_server
     out.write(
         f"{config.source}: OK. {len(config.buses)} bus(es), {len(meters)} meter(s); "
         f"MQTT {config.mqtt.url if config.mqtt else 'off'}; "
-        f"BACnet {config.bacnet.address if config.bacnet else 'off'}\n"
+        f"BACnet {config.bacnet.address if config.bacnet else 'off'}; "
+        f"Modbus server {_host_port(modbus.host, modbus.port) if modbus else 'off'}; "
+        f"status page {_host_port(http.host, http.port) if http else 'off'}\n"
     )
     for bus in config.buses:
         units = ", ".join(f"{m.unit} ({m.name})" for m in bus.meters)

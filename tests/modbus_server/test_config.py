@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from leviton_bridge.config import ConfigError, parse_config
+from leviton_bridge.config import ConfigError, load_config, parse_config
 from leviton_bridge.config.settings import LOOPBACK_NETWORKS
 from leviton_bridge.modbus_server.face import default_max_age
+from tests.support.simulator_process import bridge_executable
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _config(server: object, *buses: dict[str, object]) -> dict[str, object]:
@@ -87,3 +93,37 @@ def test_two_unit_1s_served_apart_and_beyond_loopback_with_allow() -> None:
         ConfigError, match=r"modbus_server.allow\[0\]: 'a.b.c.d/33' is not a network"
     ):
         parse_config(_config({"allow": ["a.b.c.d/33"]}), "site.yaml")
+
+
+def test_the_examples_section_uncommented_is_a_good_config(tmp_path: Path) -> None:
+    """The example file's ``modbus_server:`` block, its ``#`` taken away, loads as shown, and
+    ``check-config`` names the server: the example cannot rot into a clash."""
+    example = (REPOSITORY / "leviton-bridge.example.yaml").read_text(encoding="utf-8")
+    head, block = example.split("# modbus_server:")
+    lines = ["modbus_server:" + block.splitlines()[0]]
+    for line in block.splitlines()[1:]:
+        if line.startswith("#   ") and not line.startswith("#    "):
+            line = line[1:]  # a key: the comment taken away keeps its indent of two
+        elif line.startswith("#     "):
+            line = line[1:]
+        lines.append(line)
+    path = tmp_path / "bridge.yaml"
+    path.write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
+    server = load_config(path).modbus_server
+    assert server is not None
+    assert (server.listen, server.allow, server.max_clients) == (
+        "127.0.0.1:5020",
+        ("192.168.1.0/24",),
+        32,
+    )
+    assert (server.idle_timeout, server.writes, server.max_age) == (60.0, False, 30.0)
+    assert dict(server.units) == {"tenant_panel_u1": 11}
+    result = subprocess.run(
+        [bridge_executable(), "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Modbus server 127.0.0.1:5020" in result.stdout

@@ -16,7 +16,7 @@ allocator settling come first). The target is under 0.5 MB an hour.
 
 The last line::
 
-    RESULT minutes=... rss_start_mb=... rss_end_mb=... slope_mb_per_h=... samples=...
+    RESULT minutes=... rss_settled_mb=... rss_end_mb=... slope_mb_per_h=... samples=...
 """
 
 from __future__ import annotations
@@ -129,12 +129,13 @@ async def run(minutes: float, settle: float, interval: float) -> int:
     rate = slope(late)
     print(
         f"{len(samples)} samples over {minutes:g} min; the page's stream carried "
-        f"{counted[0] / 1e6:.0f} MB; RSS {samples[0][1]:.1f} -> {samples[-1][1]:.1f} MB"
+        f"{counted[0] / 1e6:.0f} MB; RSS {late[0][1]:.1f} MB after {settle:g} min of settling "
+        f"-> {samples[-1][1]:.1f} MB"
     )
     for t, m in samples[:: max(1, len(samples) // 12)]:
         print(f"  {t / 60:5.1f} min  {m:6.1f} MB")
     print(
-        f"RESULT minutes={minutes:g} rss_start_mb={samples[0][1]:.1f} "
+        f"RESULT minutes={minutes:g} rss_settled_mb={late[0][1]:.1f} "
         f"rss_end_mb={samples[-1][1]:.1f} slope_mb_per_h={rate:.2f} samples={len(late)}"
     )
     return 0 if rate < 0.5 else 1

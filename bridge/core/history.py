@@ -1,0 +1,678 @@
+"""What the interval history is, for every face that shows it: rows, quality, sums, and the
+read-only view the history face lends the others.
+
+The history face (``leviton_bridge.history``) owns the store: it writes one row per meter at
+every interval boundary and registers a ``HistoryView`` with the core (``BridgeCore.history``).
+The status page (its API and charts) and the BACnet/IP device (its trend logs) read the history
+only through that view, so that no face imports another; the command line's monthly report
+reads the store's file with the same rules.
+
+A row is one meter's interval ``[start, start + interval)``, with, per series (the meter's own
+readings, or each Series 8000 metering point), the totals at the interval's **end** (energy
+delivered and received) and the peak demand read in the interval. Its energy is the difference
+of two boundary totals (``interval_values``); what is known and how well is ``Quality``:
+
+* ``END_ESTIMATED``: the total at the end was interpolated between two real readings of the
+  same meter (the readings around the boundary were missing); never extrapolated;
+* ``GAP``: no reading of the meter in the interval: its energy is unknown (null), never 0;
+* ``RESTART``: the series starts or starts again in the interval: the first reading of a meter,
+  another meter found at the unit id, or a total the glitch guard held back. Nothing is
+  interpolated across it; the interval's energy is the old series' tail and the new one's head;
+* ``END_UNKNOWN``: the total at the end is not known yet: the meter did not answer around the
+  boundary; it is interpolated once the same meter answers again;
+* ``INTERRUPTED``: the bridge did not run during part of the interval (all of it, with ``GAP``);
+  boundaries while the bridge was down have no row: they read as interrupted gaps.
+
+Sums over longer spans (an hour, a day, a month: ``Fold``) are computed from the boundary
+totals, not by adding interval energies: the energy across a gap is still known from the totals
+on either side of it, only not how it spread over the gap's intervals. Days and months are the
+host's local time (``TZ``, else ``/etc/localtime``), as a property manager's billing month is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import IntFlag
+from typing import Any, Final, Protocol
+
+from .codec import iso
+
+
+class Quality(IntFlag):
+    """What a row knows, and how (see the module docstring)."""
+
+    END_ESTIMATED = 1
+    GAP = 2
+    RESTART = 4
+    END_UNKNOWN = 8
+    INTERRUPTED = 16
+
+
+MISSING: Final = Quality.GAP | Quality.END_UNKNOWN | Quality.INTERRUPTED
+"""A boundary the bridge was not running at (it has no row)."""
+
+Pair = tuple[float | None, float | None]
+"""Energy delivered and received (kWh), each None when unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesEnd:
+    """One series at a row's end boundary."""
+
+    delivered: float | None
+    """Total energy delivered at the end (kWh)."""
+    received: float | None
+    peak: float | None
+    """The highest demand read in the interval (kW): a Series 1000/2000's peak-demand register,
+    a Series 8000 point's power."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartStart:
+    """How a series restarted in an interval (per series)."""
+
+    tail: Pair
+    """The old series' energy from the interval's start to its last reading (nothing where its
+    total at the start was not known)."""
+    first: Pair
+    """The new series' first reading: its energy in the interval counts from here."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRow:
+    """One meter's interval, as stored."""
+
+    start: int
+    """Seconds since the epoch; the interval is ``[start, start + interval)``."""
+    flags: Quality
+    before_ms: int | None = None
+    """The reading the end total was taken from, or the one before it for an interpolated end:
+    milliseconds from the end boundary (0 or less)."""
+    after_ms: int | None = None
+    """The reading after the end boundary (an interpolated end, or one read just after)."""
+    series: tuple[SeriesEnd, ...] = ()
+    restart: tuple[RestartStart, ...] | None = None
+    restart_read_ms: int | None = None
+    """When the restarted series was first read: milliseconds from the interval's start."""
+
+    @property
+    def end_known(self) -> bool:
+        return not self.flags & Quality.END_UNKNOWN and bool(self.series)
+
+    def end(self, interval_s: int) -> int:
+        return self.start + interval_s
+
+
+def missing_row(start: int) -> IntervalRow:
+    """A boundary the bridge was not running at."""
+    return IntervalRow(start=start, flags=MISSING)
+
+
+# -- time: intervals, local days and months ----------------------------------------------------
+
+
+def boundary_at_or_before(epoch: float, interval_s: int) -> int:
+    """The last interval boundary at or before ``epoch`` (boundaries are multiples of the
+    interval since the epoch: aligned to the clock)."""
+    return int(epoch // interval_s) * interval_s
+
+
+def local_day(epoch: float) -> int:
+    """The local date (as an ordinal: ``date.toordinal``) ``epoch`` falls on."""
+    return datetime.fromtimestamp(epoch).date().toordinal()
+
+
+def day_start(day: int) -> int:
+    """Local midnight starting ``day`` (a date ordinal), in seconds since the epoch."""
+    local = date.fromordinal(day)
+    return int(datetime(local.year, local.month, local.day).timestamp())
+
+
+def month_span(year: int, month: int) -> tuple[int, int]:
+    """The first and last day (ordinals) of a local month."""
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return first.toordinal(), following.toordinal() - 1
+
+
+def local_zone_name() -> str:
+    """How the README and the report name the local time zone."""
+    return time.strftime("%Z") or "local time"
+
+
+# -- one interval's values ---------------------------------------------------------------------
+
+QUALITY_WORDS: Final = ("estimated", "gap", "restart", "incomplete", "interrupted")
+
+
+def quality_words(row: IntervalRow, previous: IntervalRow | None) -> list[str]:
+    """How an interval's values came about, in words (empty: read at both boundaries)."""
+    words: list[str] = []
+    start_estimated = previous is not None and previous.flags & Quality.END_ESTIMATED
+    if row.flags & Quality.END_ESTIMATED or start_estimated:
+        words.append("estimated")
+    if row.flags & Quality.GAP:
+        words.append("gap")
+    if row.flags & Quality.RESTART:
+        words.append("restart")
+    start_unknown = not row.flags & Quality.RESTART and (previous is None or not previous.end_known)
+    if not row.end_known or (start_unknown and not row.flags & Quality.GAP):
+        words.append("incomplete")
+    if row.flags & Quality.INTERRUPTED:
+        words.append("interrupted")
+    return words
+
+
+def quality_text(words: Sequence[str]) -> str:
+    """One word for JSON and CSV: ``good``, or the words joined with ``+``."""
+    return "+".join(words) if words else "good"
+
+
+def _difference(end: float | None, start: float | None) -> float | None:
+    if end is None or start is None:
+        return None
+    return end - start
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalValue:
+    """One series' interval, as faces show it."""
+
+    start: int
+    end: int
+    delivered: float | None
+    """Energy delivered in the interval (kWh); None when unknown (a gap, an unknown boundary)."""
+    received: float | None
+    delivered_total: float | None
+    """Total delivered at the end of the interval."""
+    received_total: float | None
+    peak: float | None
+    quality: list[str]
+    read_at: float | None
+    """When the reading behind the end total was taken (None: interpolated or unknown)."""
+    open: bool = False
+    """The interval in progress: its values so far."""
+
+    @property
+    def average_power(self) -> float | None:
+        """kW over the interval (its energy over its length; for the interval in progress, over
+        the time so far is not known here: the energy over the whole length)."""
+        if self.delivered is None:
+            return None
+        return self.delivered * 3600 / (self.end - self.start)
+
+
+def interval_values(
+    rows: Sequence[IntervalRow], previous: IntervalRow | None, index: int, interval_s: int
+) -> list[IntervalValue]:
+    """Series ``index`` of each row (in time order, ``previous`` the row before the first)."""
+    values: list[IntervalValue] = []
+    for row in rows:
+        end = row.end(interval_s)
+        series = row.series[index] if index < len(row.series) else None
+        delivered = received = None
+        if series is not None and row.end_known and not row.flags & Quality.GAP:
+            if row.flags & Quality.RESTART:
+                if row.restart is not None and index < len(row.restart):
+                    restart = row.restart[index]
+                    delivered, received = _add(
+                        _zero(restart.tail),
+                        _sub((series.delivered, series.received), restart.first),
+                    )
+            elif (
+                previous is not None
+                and previous.end_known
+                and previous.start + interval_s == row.start
+                and index < len(previous.series)
+            ):
+                before = previous.series[index]
+                delivered = _difference(series.delivered, before.delivered)
+                received = _difference(series.received, before.received)
+        read_at = None
+        if row.end_known and not row.flags & Quality.END_ESTIMATED:
+            offset = row.before_ms if row.before_ms is not None else row.after_ms
+            read_at = end + offset / 1000 if offset is not None else None
+        values.append(
+            IntervalValue(
+                start=row.start,
+                end=end,
+                delivered=delivered,
+                received=received,
+                delivered_total=series.delivered if series and row.end_known else None,
+                received_total=series.received if series and row.end_known else None,
+                peak=series.peak if series else None,
+                quality=quality_words(row, previous),
+                read_at=read_at,
+            )
+        )
+        previous = row
+    return values
+
+
+# -- sums over spans: hours, days, months ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Known:
+    """A known boundary total of every series, and where it came from."""
+
+    time: int
+    """The boundary (seconds since the epoch); a restarted series' first reading's time."""
+    totals: tuple[Pair, ...]
+    read_at: float | None
+    """The reading behind it: the one taken at the boundary, or for an interpolated total the
+    real reading nearest inside the span (after it for a start, before it for an end)."""
+    estimated: bool = False
+
+
+def _add(a: Pair, b: Pair) -> Pair:
+    return (
+        None if a[0] is None or b[0] is None else a[0] + b[0],
+        None if a[1] is None or b[1] is None else a[1] + b[1],
+    )
+
+
+def _sub(a: Pair, b: Pair) -> Pair:
+    return (
+        None if a[0] is None or b[0] is None else a[0] - b[0],
+        None if a[1] is None or b[1] is None else a[1] - b[1],
+    )
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+@dataclass(slots=True)
+class Summary:
+    """A span of a meter's history, per series: its energy from the boundary totals, the first
+    and last known totals, the peak demand, and what the span's quality was.
+
+    ``break_before_first``: the series restarted inside the span before its first known total
+    (a span before it cannot be joined to it by their totals); ``break_after_last``: it
+    restarted after its last known total."""
+
+    start: int
+    end: int
+    energy: list[Pair]
+    peak: list[float | None]
+    first: Known | None = None
+    last: Known | None = None
+    words: set[str] = field(default_factory=set)
+    break_before_first: bool = False
+    break_after_last: bool = False
+    complete_start: bool = False
+    """The total at ``start`` itself is known."""
+    complete_end: bool = False
+
+    @property
+    def series(self) -> int:
+        return len(self.energy)
+
+    def quality(self) -> list[str]:
+        """The span's quality words, in a fixed order (``incomplete``: a boundary of the span
+        is not known, so its energy counts from the first to the last known total)."""
+        words = set(self.words)
+        if not (self.complete_start and self.complete_end):
+            words.add("incomplete")
+        return [
+            word for word in (*QUALITY_WORDS, "estimated start", "estimated end") if word in words
+        ]
+
+
+class Fold:
+    """Adds rows (or summaries of shorter spans) in time order into one ``Summary``."""
+
+    def __init__(self, start: int, end: int, series: int, interval_s: int) -> None:
+        self.interval_s = interval_s
+        self.summary = Summary(
+            start=start, end=end, energy=[(0.0, 0.0)] * series, peak=[None] * series
+        )
+        self._anchor: Known | None = None
+        """The last known total of the series as it runs now: energy counts from it to the
+        next known total (None before the first, and after a restart nothing anchors)."""
+
+    def _grow(self, count: int) -> None:
+        summary = self.summary
+        while summary.series < count:
+            summary.energy.append((0.0, 0.0))
+            summary.peak.append(None)
+
+    def _count(self, totals: tuple[Pair, ...]) -> None:
+        """Energy from the anchor to ``totals`` (the same series)."""
+        anchor = self._anchor
+        if anchor is None:
+            return
+        summary = self.summary
+        for index, pair in enumerate(totals):
+            if index < len(anchor.totals):
+                summary.energy[index] = _add(
+                    summary.energy[index], _zero(_sub(pair, anchor.totals[index]))
+                )
+
+    def begin(self, previous: IntervalRow | None) -> None:
+        """The row ending at the span's start: its end total is the span's start total."""
+        summary = self.summary
+        if (
+            previous is None
+            or not previous.end_known
+            or previous.end(self.interval_s) != summary.start
+        ):
+            return
+        known = _known_end(previous, self.interval_s, start_side=True)
+        self._grow(len(known.totals))
+        self._anchor = summary.first = known
+        summary.complete_start = True
+
+    def add(self, row: IntervalRow) -> None:
+        """The next interval of the span."""
+        summary = self.summary
+        self._grow(len(row.series))
+        flags = row.flags
+        if flags & Quality.GAP:
+            summary.words.add("gap")
+        if flags & Quality.INTERRUPTED:
+            summary.words.add("interrupted")
+        for index, series in enumerate(row.series):
+            summary.peak[index] = _max(summary.peak[index], series.peak)
+        if flags & Quality.RESTART:
+            summary.words.add("restart")
+            restart = row.restart
+            if self._anchor is not None and restart is not None:
+                for index, part in enumerate(restart):
+                    summary.energy[index] = _add(summary.energy[index], _zero(part.tail))
+            self._anchor = None
+            if restart is not None:
+                read_ms = row.restart_read_ms or 0
+                self._anchor = Known(
+                    time=row.start + read_ms // 1000,
+                    totals=tuple(part.first for part in restart),
+                    read_at=row.start + read_ms / 1000,
+                )
+            if summary.first is None:
+                summary.first = self._anchor
+                summary.break_before_first = True
+        if not row.end_known:
+            return
+        known = _known_end(row, self.interval_s, start_side=False)
+        if known.estimated:
+            summary.words.add("estimated")
+        if self._anchor is not None:
+            self._count(known.totals)
+        elif summary.first is None:
+            summary.first = _known_end(row, self.interval_s, start_side=True)
+        self._anchor = summary.last = known
+
+    def join(self, other: Summary) -> None:
+        """The summary of the next span (a day after a day)."""
+        summary = self.summary
+        self._grow(other.series)
+        summary.words |= other.words - {"incomplete", "estimated start", "estimated end"}
+        for index in range(other.series):
+            summary.peak[index] = _max(summary.peak[index], other.peak[index])
+        if other.first is not None:
+            if not other.break_before_first:
+                self._count(other.first.totals)
+            if summary.first is None:
+                summary.first = other.first
+                summary.break_before_first = other.break_before_first
+                summary.complete_start = other.complete_start and other.start == summary.start
+        for index in range(other.series):
+            summary.energy[index] = _add(summary.energy[index], other.energy[index])
+        if other.last is not None:
+            summary.last = other.last
+            self._anchor = None if other.break_after_last else other.last
+        elif other.break_before_first or other.break_after_last:
+            self._anchor = None
+
+    def finish(self) -> Summary:
+        summary = self.summary
+        last, first = summary.last, summary.first
+        summary.break_after_last = last is not None and self._anchor is not last
+        summary.complete_end = (
+            last is not None and not summary.break_after_last and last.time == summary.end
+        )
+        if first is not None and first.time != summary.start:
+            summary.complete_start = False
+        if summary.complete_start and first is not None and first.estimated:
+            summary.words.add("estimated start")
+        if summary.complete_end and last is not None and last.estimated:
+            summary.words.add("estimated end")
+        if "estimated start" in summary.words or "estimated end" in summary.words:
+            summary.words.add("estimated")
+        return summary
+
+
+def _zero(pair: Pair) -> Pair:
+    """Unknown parts of an energy count as nothing known (the span is flagged instead)."""
+    return (pair[0] or 0.0, pair[1] or 0.0)
+
+
+def _known_end(row: IntervalRow, interval_s: int, *, start_side: bool) -> Known:
+    """The row's end total as a ``Known``: the reading behind it is the one taken at the
+    boundary, or, for an interpolated total, the real reading on the side of the span."""
+    end = row.end(interval_s)
+    estimated = bool(row.flags & Quality.END_ESTIMATED)
+    if estimated:
+        offset = row.after_ms if start_side else row.before_ms
+    else:
+        offset = row.before_ms if row.before_ms is not None else row.after_ms
+    return Known(
+        time=end,
+        totals=tuple((series.delivered, series.received) for series in row.series),
+        read_at=end + offset / 1000 if offset is not None else None,
+        estimated=estimated,
+    )
+
+
+def fold_rows(
+    rows: Iterable[IntervalRow],
+    previous: IntervalRow | None,
+    *,
+    start: int,
+    end: int,
+    series: int,
+    interval_s: int,
+) -> Summary:
+    """The summary of a span from its interval rows (``previous``: the row ending at ``start``)."""
+    fold = Fold(start, end, series, interval_s)
+    fold.begin(previous)
+    for row in rows:
+        fold.add(row)
+    return fold.finish()
+
+
+def join_summaries(summaries: Iterable[Summary], *, start: int, end: int, series: int) -> Summary:
+    """The summary of consecutive spans (days into a month)."""
+    fold = Fold(start, end, series, 1)
+    for summary in summaries:
+        fold.join(summary)
+    return fold.finish()
+
+
+# -- the view the history face lends the other faces ---------------------------------------------
+
+
+class HistoryUnavailable(Exception):
+    """The store cannot be read now (say why, in words)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterval:
+    """A meter's interval in progress, from the readings so far (nothing of it is stored)."""
+
+    start: int
+    start_totals: tuple[Pair, ...] | None
+    """The totals at its start (None: not known)."""
+    latest: tuple[Pair, ...] | None
+    """The totals last read."""
+    latest_at: float | None
+    peak: tuple[float | None, ...]
+    words: tuple[str, ...] = ()
+
+
+class HistoryView(Protocol):
+    """What the history face lends the other faces (``BridgeCore.history``): read only."""
+
+    @property
+    def interval_s(self) -> int: ...
+
+    @property
+    def cycles(self) -> int:
+        """Boundaries written so far (a page fetches its charts again when this grows)."""
+
+    def series(self, meter_id: str) -> list[int | None] | None:
+        """The meter's series: ``[None]`` (its own readings) or its metering points; None when
+        the history has nothing of it yet."""
+
+    def span(self, meter_id: str) -> tuple[int, int] | None:
+        """The start of the meter's first stored interval and of its last closed one."""
+
+    def open_interval(self, meter_id: str) -> OpenInterval | None: ...
+
+    async def intervals(
+        self, meter_id: str, first_start: int, last_start: int
+    ) -> tuple[IntervalRow | None, list[IntervalRow]]:
+        """The rows starting in ``[first_start, last_start]``, one per boundary (a boundary the
+        bridge did not run at reads as ``missing_row``), and the row before them."""
+
+    async def days(self, meter_id: str, first_day: int, last_day: int) -> list[Summary]:
+        """One summary per local day in ``[first_day, last_day]`` that has any row."""
+
+
+# -- what faces show -----------------------------------------------------------------------------
+
+
+def _rounded(value: float | None, places: int = 4) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, places)
+
+
+def value_json(value: IntervalValue, point: int | None) -> dict[str, Any]:
+    """One interval of one series, as ``/api/meters/{id}/history`` shows it."""
+    return {
+        "point": point,
+        "start": iso(value.start),
+        "end": iso(value.end),
+        "energy_delivered": _rounded(value.delivered),
+        "energy_received": _rounded(value.received),
+        "delivered_total": _rounded(value.delivered_total),
+        "received_total": _rounded(value.received_total),
+        "peak_demand": _rounded(value.peak),
+        "average_power": _rounded(value.average_power),
+        "quality": "open" if value.open else quality_text(value.quality),
+        "read_at": iso(value.read_at),
+    }
+
+
+def summary_json(summary: Summary, index: int, point: int | None) -> dict[str, Any]:
+    """A longer step (hour, day, month) of one series, as the API shows it."""
+    delivered, received = summary.energy[index] if index < summary.series else (None, None)
+    known = summary.first is not None
+    first = (
+        summary.first.totals[index]
+        if known and summary.first and index < len(summary.first.totals)
+        else (None, None)
+    )
+    last = (
+        summary.last.totals[index]
+        if summary.last and index < len(summary.last.totals)
+        else (None, None)
+    )
+    hours = (summary.end - summary.start) / 3600
+    return {
+        "point": point,
+        "start": iso(summary.start),
+        "end": iso(summary.end),
+        "energy_delivered": _rounded(delivered) if known else None,
+        "energy_received": _rounded(received) if known else None,
+        "delivered_total": _rounded(last[0]),
+        "received_total": _rounded(last[1]),
+        "peak_demand": _rounded(summary.peak[index] if index < summary.series else None),
+        "average_power": _rounded(delivered / hours) if known and delivered is not None else None,
+        "quality": quality_text(summary.quality()),
+        "read_at": iso(summary.last.read_at) if summary.last else None,
+        "start_total": _rounded(first[0]),
+        "first_read": iso(summary.first.read_at) if summary.first else None,
+    }
+
+
+CSV_COLUMNS: Final = (
+    "meter",
+    "point",
+    "start",
+    "end",
+    "energy_delivered_kwh",
+    "energy_received_kwh",
+    "delivered_total_kwh",
+    "received_total_kwh",
+    "peak_demand_kw",
+    "average_power_kw",
+    "quality",
+    "read_at",
+)
+_CSV_KEYS: Final = (
+    "energy_delivered",
+    "energy_received",
+    "delivered_total",
+    "received_total",
+    "peak_demand",
+    "average_power",
+)
+
+
+def csv_cells(meter_id: str, row: dict[str, Any]) -> list[str]:
+    """A JSON row of the API as CSV cells (an unknown value is an empty cell)."""
+    return [
+        meter_id,
+        "" if row["point"] is None else str(row["point"]),
+        row["start"],
+        row["end"],
+        *("" if row[key] is None else repr(row[key]) for key in _CSV_KEYS),
+        row["quality"],
+        row["read_at"] or "",
+    ]
+
+
+def chunks(first: int, last: int, step: int) -> Iterator[int]:
+    """``first``, ``first + step``, ... up to ``last`` included."""
+    return iter(range(first, last + 1, step))
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "MISSING",
+    "Fold",
+    "HistoryUnavailable",
+    "HistoryView",
+    "IntervalRow",
+    "IntervalValue",
+    "Known",
+    "OpenInterval",
+    "Quality",
+    "RestartStart",
+    "SeriesEnd",
+    "Summary",
+    "boundary_at_or_before",
+    "csv_cells",
+    "day_start",
+    "fold_rows",
+    "interval_values",
+    "join_summaries",
+    "local_day",
+    "missing_row",
+    "month_span",
+    "quality_text",
+    "quality_words",
+    "summary_json",
+    "value_json",
+]

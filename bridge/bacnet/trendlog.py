@@ -240,6 +240,7 @@ class _TrendLogProperties(ReadOnlyMixin, LocalObject):  # type: ignore[misc]
     loggingType: LoggingType
     alignIntervals: Boolean
     intervalOffset: Unsigned
+    notificationClass: Unsigned
 
 
 class MeterTrendLog(_TrendLogProperties):

@@ -296,37 +296,32 @@ class HistoryFace:
             self._writing = asyncio.create_task(self._write(), name="history write")
 
     async def _write(self) -> None:
-        batch, self.queued = self.queued, None
-        if batch is None:
-            return
-        started = time.monotonic()
-        try:
-            written = await self._in_writer(lambda: self._write_batch(batch))
-        except StoreLocked as err:
-            self._requeue(batch)
-            self._failing(str(err))
-            return
-        except StoreError as err:
-            self._requeue(batch)
-            self._failing(str(err))
-            return
-        except Exception as err:  # a bug must not stop the history for good
-            self._requeue(batch)
-            _LOGGER.exception("history: writing failed")
-            self._failing(f"{type(err).__name__}: {err}")
-            return
-        self.write_seconds = time.monotonic() - started
-        self.write_cpu_seconds = written.cycle_cpu_s
-        self.rollup_cpu_seconds = written.rollup_cpu_s
-        self.rows_written += written.rows
-        self._cycles += 1
-        if self.problem is not None:
-            _LOGGER.info("history: %s is written again", self.config.path)
-            self.problem = None
-            self.since = time.time()
-        self.changes.notify()
-        if self.queued is not None:
-            self._kick()
+        """Write what is queued, and what is queued meanwhile, until a write fails (the next
+        cycle, or the retry, tries again) or nothing is left."""
+        while self.queued is not None:
+            batch, self.queued = self.queued, None
+            started = time.monotonic()
+            try:
+                written = await self._in_writer(lambda batch=batch: self._write_batch(batch))
+            except (StoreLocked, StoreError) as err:
+                self._requeue(batch)
+                self._failing(str(err))
+                return
+            except Exception as err:  # a bug must not stop the history for good
+                self._requeue(batch)
+                _LOGGER.exception("history: writing failed")
+                self._failing(f"{type(err).__name__}: {err}")
+                return
+            self.write_seconds = time.monotonic() - started
+            self.write_cpu_seconds = written.cycle_cpu_s
+            self.rollup_cpu_seconds = written.rollup_cpu_s
+            self.rows_written += written.rows
+            self._cycles += 1
+            if self.problem is not None:
+                _LOGGER.info("history: %s is written again", self.config.path)
+                self.problem = None
+                self.since = time.time()
+            self.changes.notify()
 
     def _write_batch(self, batch: Batch) -> Written:
         """In the writer's thread: open the file if it is not (it could not be before), write."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -302,7 +303,7 @@ class HistoryFace:
             batch, self.queued = self.queued, None
             started = time.monotonic()
             try:
-                written = await self._in_writer(lambda batch=batch: self._write_batch(batch))
+                written = await self._in_writer(functools.partial(self._write_batch, batch))
             except (StoreLocked, StoreError) as err:
                 self._requeue(batch)
                 self._failing(str(err))

@@ -27,7 +27,7 @@ Polls that go back in time (a clock set back) are ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from leviton_driver import Snapshot
 
@@ -37,12 +37,40 @@ if TYPE_CHECKING:
     from ..core.meter_state import MeterState
 
 OWN: Final[list[int | None]] = [None]
+_new: Final = tuple.__new__
+"""Makes a named tuple from its values without its constructor's Python call (a row of a
+Series 8000-24 makes 24 at every boundary)."""
 """The series of a meter without points: its own readings."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """A real reading of every series of a meter."""
+@dataclass(slots=True)
+class _Closed:
+    """An interval closed before its end total was known (made a row once it is)."""
+
+    flags: int
+    peaks: tuple[float | None, ...]
+    restart: tuple[RestartStart, ...] | None = None
+    restart_ms: int | None = None
+    written: bool = False
+    """Written already, its end unknown (what tells it writes the row again)."""
+
+    def row(self, start: int, series: int) -> IntervalRow:
+        """The row, its end unknown."""
+        peaks = self.peaks
+        return IntervalRow(
+            start=start,
+            flags=self.flags | Quality.END_UNKNOWN,
+            series=tuple(
+                SeriesEnd(None, None, peaks[i] if i < len(peaks) else None)
+                for i in range(max(series, len(peaks)))
+            ),
+            restart=self.restart,
+            restart_read_ms=self.restart_ms,
+        )
+
+
+class Reading(NamedTuple):
+    """A real reading of every series of a meter (a tuple: one is made at every poll)."""
 
     time: float
     totals: tuple[Pair, ...]
@@ -133,14 +161,15 @@ class MeterLog:
         self.open_start = since
         self.open_count = 0
         self.open_peaks: list[float | None] = []
-        self.open_flags = Quality.INTERRUPTED
+        self.open_flags: int = Quality.INTERRUPTED
         """The first interval: the bridge started within it."""
         self.open_restart: tuple[RestartStart, ...] | None = None
         self.open_restart_ms: int | None = None
         self.start_totals: tuple[Pair, ...] | None = None
         """The totals at ``open_start`` (None: not known)."""
-        self.unresolved: dict[int, IntervalRow] = {}
-        """Rows closed with their end total unknown, by start: resolved by the next reading."""
+        self.unresolved: dict[int, _Closed] = {}
+        """Intervals closed with their end total unknown, by start: resolved by the next
+        reading (or written unknown by a cycle before it comes)."""
         self.out: dict[int, IntervalRow] = {}
         """Rows to write (new, or resolved since written), by start."""
         self.break_pending = False
@@ -172,19 +201,21 @@ class MeterLog:
         interval = self.interval_s
         if last.end(interval) == self.open_start:
             if not last.end_known:
-                self.unresolved[last.start] = last
+                self.unresolved[last.start] = _Closed(
+                    flags=last.flags,
+                    peaks=tuple(end.peak for end in last.series),
+                    restart=last.restart,
+                    restart_ms=last.restart_read_ms,
+                    written=True,
+                )
             elif last.series:
                 self.start_totals = tuple((s.delivered, s.received) for s in last.series)
         elif last.end(interval) < self.open_start:
             # The bridge was down: the boundary it started after gets a row of its own, so
             # that the first interval has a start total (interpolated once the meter answers).
-            placeholder = IntervalRow(
-                start=self.open_start - interval,
-                flags=Quality.GAP | Quality.INTERRUPTED | Quality.END_UNKNOWN,
-                series=tuple(SeriesEnd(None, None, None) for _ in series or ()),
+            self.unresolved[self.open_start - interval] = _Closed(
+                flags=Quality.GAP | Quality.INTERRUPTED, peaks=()
             )
-            self.unresolved[placeholder.start] = placeholder
-            self.out[placeholder.start] = placeholder
 
     # -- polls ---------------------------------------------------------------------------------
 
@@ -236,8 +267,19 @@ class MeterLog:
             self.open_flags |= Quality.RESTART  # the series starts here
             self.break_pending = True
         interval = self.interval_s
-        while self.open_start + interval <= reading.time:
-            self.close()
+        boundary = self.open_start + interval
+        if boundary <= reading.time:
+            if (
+                reading.time < boundary + interval
+                and not self.unresolved
+                and not self.break_pending
+                and self.seen
+                and prev is not None
+            ):
+                self._cross(boundary, reading)  # the poll that straddles one boundary
+            else:
+                while self.open_start + interval <= reading.time:
+                    self.close()
         if self.unresolved:
             self._resolve(reading)
         if self.break_pending:
@@ -245,83 +287,112 @@ class MeterLog:
         self.open_count += 1
         peaks = self.open_peaks
         if len(peaks) != len(reading.peaks):
-            peaks = self.open_peaks = [None] * len(reading.peaks)
-        for index, peak in enumerate(reading.peaks):
-            if peak is not None and (peaks[index] is None or peak > peaks[index]):  # type: ignore[operator]
-                peaks[index] = peak
+            peaks = [None] * len(reading.peaks)
+        # The higher of each (a comprehension: this runs at every poll of every meter).
+        self.open_peaks = [
+            new if old is None or (new is not None and new > old) else old
+            for old, new in zip(peaks, reading.peaks, strict=True)
+        ]
         self.prev = reading
 
     def close(self) -> None:
         """Close the interval in progress (its end total unknown until a reading tells it)."""
         start = self.open_start
-        interval = self.interval_s
         if self.seen:
-            flags = self.open_flags | Quality.END_UNKNOWN
+            flags = self.open_flags
             if self.open_count == 0:
                 flags |= Quality.GAP
             if self.open_restart is not None:
                 flags |= Quality.RESTART
-            row = IntervalRow(
-                start=start,
-                flags=flags,
-                series=tuple(SeriesEnd(None, None, peak) for peak in self.open_peaks),
-                restart=self.open_restart,
-                restart_read_ms=self.open_restart_ms,
+            self.unresolved[start] = _Closed(
+                flags, tuple(self.open_peaks), self.open_restart, self.open_restart_ms
             )
-            self.unresolved[start] = row
-            self.out[start] = row
-        self.open_start = start + interval
+        self.open_start = start + self.interval_s
         self.open_count = 0
         self.open_peaks = [None] * len(self.open_peaks)
-        self.open_flags = Quality(0)
+        self.open_flags = 0
         self.open_restart = None
         self.open_restart_ms = None
         self.start_totals = None
 
+    def _cross(self, boundary: int, reading: Reading) -> None:
+        """Close the interval in progress at ``boundary`` with its end total from the readings
+        around it (``close`` then ``_resolve``, in one step: every meter does this at every
+        boundary)."""
+        known = self._end_total(boundary, reading)
+        assert known is not None  # a reading on either side of the boundary
+        totals, flags, before_ms, after_ms = known
+        if self.open_count == 0:
+            flags |= Quality.GAP
+        if self.open_restart is not None:
+            flags |= Quality.RESTART
+        peaks = self.open_peaks
+        if len(peaks) != len(totals):
+            peaks = [*peaks[: len(totals)], *[None] * (len(totals) - len(peaks))]
+        start = self.open_start
+        self.out[start] = IntervalRow(
+            start,
+            self.open_flags | flags,
+            before_ms,
+            after_ms,
+            tuple(
+                [_new(SeriesEnd, (d, r, peak)) for (d, r), peak in zip(totals, peaks, strict=True)]
+            ),
+            self.open_restart,
+            self.open_restart_ms,
+        )
+        self.open_start = boundary
+        self.open_count = 0
+        self.open_peaks = [None] * len(peaks)
+        self.open_flags = 0
+        self.open_restart = None
+        self.open_restart_ms = None
+        self.start_totals = totals
+
     def _resolve(self, reading: Reading) -> None:
-        """The end totals of rows closed unknown, now that a reading after them came."""
+        """The end totals of intervals closed unknown, now that a reading after them came."""
         interval = self.interval_s
         for start in sorted(self.unresolved):
             end = start + interval
             if end > reading.time:
                 break
-            row = self.unresolved.pop(start)
+            closed = self.unresolved.pop(start)
             known = self._end_total(end, reading)
             if known is None:
-                continue  # stays unknown: the series restarted before anything told it
+                # Stays unknown: the series restarted before anything told it.
+                if not closed.written:
+                    self.out[start] = closed.row(start, len(self.series or ()))
+                continue
             totals, flags, before_ms, after_ms = known
-            resolved = IntervalRow(
+            peaks = closed.peaks
+            if len(peaks) != len(totals):
+                peaks = (*peaks[: len(totals)], *(None,) * (len(totals) - len(peaks)))
+            self.out[start] = IntervalRow(
                 start=start,
-                flags=(row.flags & ~Quality.END_UNKNOWN) | flags,
+                flags=closed.flags | flags,
                 before_ms=before_ms,
                 after_ms=after_ms,
                 series=tuple(
-                    SeriesEnd(
-                        pair[0],
-                        pair[1],
-                        row.series[index].peak if index < len(row.series) else None,
-                    )
-                    for index, pair in enumerate(totals)
+                    [SeriesEnd(d, r, peak) for (d, r), peak in zip(totals, peaks, strict=True)]
                 ),
-                restart=row.restart,
-                restart_read_ms=row.restart_read_ms,
+                restart=closed.restart,
+                restart_read_ms=closed.restart_ms,
             )
-            self.out[start] = resolved
             if end == self.open_start:
                 self.start_totals = totals
 
     def _end_total(
         self, boundary: int, reading: Reading
-    ) -> tuple[tuple[Pair, ...], Quality, int | None, int | None] | None:
+    ) -> tuple[tuple[Pair, ...], int, int | None, int | None] | None:
         """A boundary's totals, how they came about, and the readings' offsets (ms)."""
         prev = self.prev
         tolerance = self.tolerance_s
         if prev is not None and boundary - prev.time <= tolerance:
-            return prev.totals, Quality(0), round((prev.time - boundary) * 1000), None
+            return prev.totals, 0, round((prev.time - boundary) * 1000), None
         if self.break_pending:
             return None  # the reading after is another series'
         if reading.time - boundary <= tolerance:
-            return reading.totals, Quality(0), None, round((reading.time - boundary) * 1000)
+            return reading.totals, 0, None, round((reading.time - boundary) * 1000)
         if prev is None:
             return None
         weight = (boundary - prev.time) / (reading.time - prev.time)
@@ -358,12 +429,23 @@ class MeterLog:
         )
         self.open_restart_ms = round((reading.time - self.open_start) * 1000)
         self.prev = None
-        self.unresolved.clear()  # the old series' unknown ends stay unknown
+        # The old series' unknown ends stay unknown.
+        count = len(self.series or ())
+        for start, closed in self.unresolved.items():
+            if not closed.written:
+                self.out[start] = closed.row(start, count)
+        self.unresolved.clear()
 
     # -- what faces see ------------------------------------------------------------------------
 
     def take(self) -> dict[int, IntervalRow]:
-        """The rows to write, handed over (cleared here)."""
+        """The rows to write, handed over (cleared here): the intervals closed since, those
+        still waiting for their end total written unknown for now."""
+        count = len(self.series or ()) if self.unresolved else 0
+        for start, closed in self.unresolved.items():
+            if not closed.written and start not in self.out:
+                self.out[start] = closed.row(start, count)
+                closed.written = True
         out, self.out = self.out, {}
         return out
 

@@ -45,7 +45,6 @@ from ..config.settings import HISTORY_DAYS_KEPT
 from ..core.history import (
     IntervalRow,
     Known,
-    Quality,
     RestartStart,
     SeriesEnd,
     Summary,
@@ -80,6 +79,12 @@ _ROWS: Final = (
     "LEFT JOIN restarts r ON r.start = b.t AND r.ref = ? ORDER BY b.t"
 )
 """A meter's rows at each boundary from the first to the last start: one key lookup each."""
+_DAYS: Final = (
+    "WITH RECURSIVE d(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM d WHERE n < ?) "
+    "SELECT d.n, y.state, y.first_time, y.first_read, y.last_time, y.last_read, y.data FROM d "
+    "LEFT JOIN days y ON y.day = d.n AND y.ref = ?"
+)
+"""A meter's daily rows: one key lookup a day (the table is in day order, every meter's)."""
 _INSERT: Final = "INSERT OR REPLACE INTO intervals VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_RESTART: Final = "INSERT OR REPLACE INTO restarts VALUES (?, ?, ?, ?)"
 DAY_S: Final = 86400
@@ -127,20 +132,17 @@ def _v(value: float) -> float | None:
 
 
 def encode_series(series: Sequence[SeriesEnd]) -> bytes:
-    values: list[float] = []
-    for end in series:
-        values += (_f(end.delivered), _f(end.received), _f(end.peak))
-    return _series_struct(len(series)).pack(*values)
+    return _series_struct(len(series)).pack(
+        *[_NAN if value is None else value for end in series for value in end]
+    )
 
 
 def decode_series(blob: bytes | None) -> tuple[SeriesEnd, ...]:
     if not blob:
         return ()
-    values = _series_struct(len(blob) // 20).unpack(blob)
-    return tuple(
-        SeriesEnd(_v(values[i]), _v(values[i + 1]), _v(values[i + 2]))
-        for i in range(0, len(values), 3)
-    )
+    values = [None if v != v else v for v in _series_struct(len(blob) // 20).unpack(blob)]
+    new = tuple.__new__  # the named tuple without its constructor's Python call
+    return tuple([new(SeriesEnd, values[i : i + 3]) for i in range(0, len(values), 3)])
 
 
 def encode_restart(parts: Sequence[RestartStart]) -> bytes:
@@ -167,7 +169,7 @@ def row_of(record: tuple[Any, ...]) -> IntervalRow | None:
         return None
     return IntervalRow(
         start=start,
-        flags=Quality(flags),
+        flags=flags,
         before_ms=before_ms,
         after_ms=after_ms,
         series=decode_series(data),
@@ -408,6 +410,7 @@ class HistoryStore:
         self.lock = StoreLock(self.path)
         self.db: sqlite3.Connection | None = None
         self.meters: dict[str, MeterInfo] = {}
+        self._refs: dict[int, MeterInfo] = {}
         self.until: int | None = None
         """Every row starting before this has been written (the last cycle's boundary)."""
         self.rolled_up_until: int | None = None
@@ -495,6 +498,7 @@ class HistoryStore:
 
     def _load(self, db: sqlite3.Connection, meta: dict[str, Any]) -> None:
         self.meters = {}
+        self._refs = {}
         for ref, meter_id, series, program_id, first_start in db.execute(
             "SELECT ref, meter_id, series, program_id, first_start FROM meters"
         ):
@@ -618,19 +622,24 @@ class HistoryStore:
         restarts: list[tuple[Any, ...]] = []
         touched: set[tuple[int, int]] = set()
         firsts: dict[int, int] = {}
+        days: dict[int, tuple[int, int]] = {}
         for (meter_id, start), row in batch.rows.items():
             info = self._meter(db, meter_id)
             ref = info.ref
             rows.append(
-                (start, ref, int(row.flags), row.before_ms, row.after_ms, encode_series(row.series))
+                (start, ref, row.flags, row.before_ms, row.after_ms, encode_series(row.series))
             )
             if row.restart is not None:
                 restarts.append((start, ref, row.restart_read_ms, encode_restart(row.restart)))
             if info.first_start is None or start < info.first_start:
                 info.first_start = start
                 firsts[ref] = start
-            touched.add((ref, local_day(start)))
-            touched.add((ref, local_day(start + interval)))  # its end starts the next day
+            # The day it starts in, and the one its end starts (the same but at midnight).
+            pair = days.get(start)
+            if pair is None:
+                pair = days[start] = (local_day(start), local_day(start + interval))
+            touched.add((ref, pair[0]))
+            touched.add((ref, pair[1]))
         db.executemany(_INSERT, rows)
         if restarts:
             db.executemany(_INSERT_RESTART, restarts)
@@ -698,6 +707,12 @@ class HistoryStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _by_ref(self, ref: int) -> MeterInfo | None:
+        by_ref = self._refs
+        if len(by_ref) != len(self.meters):
+            by_ref = self._refs = {info.ref: info for info in self.meters.values()}
+        return by_ref.get(ref)
+
     def ref(self, meter_id: str) -> int | None:
         info = self.meters.get(meter_id)
         return info.ref if info is not None else None
@@ -745,14 +760,11 @@ class HistoryStore:
         db = self._db()
         stored = {
             day: decode_day(day, record)
-            for day, *record in db.execute(
-                "SELECT day, state, first_time, first_read, last_time, last_read, data FROM days "
-                "WHERE day BETWEEN ? AND ? AND ref = ?",
-                (first_day, last_day, ref),
-            )
+            for day, *record in db.execute(_DAYS, (first_day, last_day, ref))
+            if record[-1] is not None
         }
         until = until if until is not None else self.until
-        info = next((m for m in self.meters.values() if m.ref == ref), None)
+        info = self._by_ref(ref)
         first_start = info.first_start if info is not None else None
         summaries: list[Summary] = []
         for day in range(first_day, last_day + 1):
@@ -778,7 +790,7 @@ class HistoryStore:
         first = start - start % interval if start % interval else start
         if last < first:
             return None
-        info = next((m for m in self.meters.values() if m.ref == ref), None)
+        info = self._by_ref(ref)
         fill_from = info.first_start if info is not None else None
         previous, rows = self.rows(ref, first, last, fill_from=fill_from)
         if not rows and previous is None:

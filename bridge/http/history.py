@@ -34,7 +34,7 @@ from ..core.history import (
     csv_cells,
     day_start,
     fold_rows,
-    interval_values,
+    intervals_json,
     join_summaries,
     local_day,
     local_zone_name,
@@ -149,14 +149,15 @@ async def history_rows(
             await view.intervals(meter_id, first, last) if last >= first else (None, [])
         )
         opened = view.open_interval(meter_id)
+        if step == "interval":
+            for index in indexes:
+                rows += intervals_json(stored, previous, [(index, series[index])], interval)
+                if opened is not None and first <= opened.start <= last:
+                    rows.append(value_json(open_value(opened, index, interval), series[index]))
+            return [series[i] for i in indexes], rows
         for index in indexes:
             point = series[index]
-            if step == "interval":
-                values = interval_values(stored, previous, index, interval)
-                if opened is not None and first <= opened.start <= last:
-                    values.append(open_value(opened, index, interval))
-                rows += [value_json(value, point) for value in values]
-            else:
+            if True:
                 rows += [
                     summary_json(summary, index, point)
                     for summary in _hours(

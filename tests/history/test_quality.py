@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from leviton_bridge.core.codec import iso
+from leviton_bridge.core.history import interval_values, intervals_json, value_json
 from leviton_bridge.simulator import MeterSimulator, MeterSpec
 from tests.support import PATIENCE, until
 from tests.support.statuspage import HeldClock
@@ -36,6 +37,19 @@ async def api(site: HistorySite, meter: str = "lab_u1", **query: Any) -> list[di
 
 def by_start(rows: list[dict[str, Any]], point: int | None = None) -> dict[str, dict[str, Any]]:
     return {row["start"]: row for row in rows if row["point"] == point}
+
+
+async def same_rows_both_ways(site: HistorySite, meter: str, first: int, last: int) -> None:
+    """The API's fast rows (``intervals_json``) are ``value_json`` of ``interval_values``."""
+    previous, rows = await site.history.intervals(meter, first, last)
+    series = site.history.series(meter) or []
+    fast = intervals_json(rows, previous, list(enumerate(series)), INTERVAL)
+    plain = [
+        value_json(value, point)
+        for index, point in enumerate(series)
+        for value in interval_values(rows, previous, index, INTERVAL)
+    ]
+    assert fast == plain
 
 
 async def offline(site: HistorySite, unit: int, answering: bool) -> None:
@@ -127,6 +141,8 @@ async def test_an_interval_offline_throughout_is_a_gap_its_energy_still_counted_
     # first reading to its last.
     day = [row for row in await api(site, step="day") if row["point"] is None][-1]
     assert "gap" in day["quality"]
+    await same_rows_both_ways(site, "lab_u1", b0 - INTERVAL, b3 - INTERVAL)
+    await same_rows_both_ways(site, "lab_u2", b0 - INTERVAL, b3 - INTERVAL)
     first_reading = day["start_total"]
     assert day["energy_delivered"] == pytest.approx(
         day["delivered_total"] - first_reading, abs=1e-6
@@ -168,6 +184,7 @@ async def test_a_swapped_meter_restarts_the_series(lab: Lab, running: list[Histo
     # Nothing interpolated across the swap; the day sums both series.
     day = [row for row in await api(site, step="day") if row["point"] is None][-1]
     assert "restart" in day["quality"]
+    await same_rows_both_ways(site, "lab_u1", b0 - INTERVAL, b1)
 
 
 async def test_a_total_held_back_by_the_guard_restarts_the_series(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
-from leviton_bridge.core.history import IntervalRow, Quality, SeriesEnd
+from leviton_bridge.core.history import IntervalRow, SeriesEnd
 from leviton_bridge.history.store import Batch, HistoryStore
 
 INTERVAL: Final = 300
@@ -39,7 +39,7 @@ def expected_total(index: int, start: int, series: int) -> float:
 def row(index: int, start: int) -> IntervalRow:
     return IntervalRow(
         start=start,
-        flags=Quality(0),
+        flags=0,
         before_ms=-150,
         series=tuple(
             SeriesEnd(expected_total(index, start, s), 0.0, 1.5) for s in range(series_count(index))

@@ -221,12 +221,16 @@ def run(args: argparse.Namespace) -> int:
         f"report < {TARGET_REPORT_S:g} s": report_s < TARGET_REPORT_S,
         f"chart < {TARGET_CHART_MS:g} ms": chart_ms < TARGET_CHART_MS,
     }
-    print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items()))
+    print(
+        "targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items())
+    )
     print(
         f"RESULT write_cpu_per_cycle_ms={cycle_mean * 1000:.2f} write_cpu_p99_ms={cycle_p99 * 1000:.2f} "
         f"write_share_of_poll_cycle={share:.4f} rollup_cpu_ms={statistics.fmean(rollup_cpu or [0]) * 1000:.0f} "
         f"store_mb_per_meter_year={size / len(meters) / years / 2**20:.2f} "
-        + " ".join(f"store_mb_per_{kind}_year={value / 2**20:.2f}" for kind, value in by_kind.items())
+        + " ".join(
+            f"store_mb_per_{kind}_year={value / 2**20:.2f}" for kind, value in by_kind.items()
+        )
         + f" report_s={report_s:.3f} chart_query_ms={chart_ms:.1f}"
     )
     if not args.folder:

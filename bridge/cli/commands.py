@@ -377,7 +377,13 @@ async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -
     out.write(
         f"{config.source}: OK. {len(config.buses)} bus(es), {len(meters)} meter(s); "
         f"MQTT {config.mqtt.url if config.mqtt else 'off'}; "
-        f"BACnet {config.bacnet.address if config.bacnet else 'off'}\n"
+        f"BACnet {config.bacnet.address if config.bacnet else 'off'}"
+        + (
+            f"; history {config.history.path} every {config.history.interval} min"
+            if config.history
+            else ""
+        )
+        + "\n"
     )
     for bus in config.buses:
         units = ", ".join(f"{m.unit} ({m.name})" for m in bus.meters)

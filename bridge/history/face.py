@@ -60,7 +60,8 @@ RETRY_S: Final = 10.0
 TICK_S: Final = 1.0
 """How often the face looks at the clock when no poll arrives (real time)."""
 KEEP_QUEUED_S: Final = 2 * 86400
-"""Rows waiting for a file that cannot be written are kept this long (of their time)."""
+"""While the file cannot be written, as many rows wait as this many seconds of boundaries make
+for every meter."""
 SEED_ROWS: Final = 192
 """Rows looked back at start for a meter's last real reading (two days of 15 minutes)."""
 
@@ -274,23 +275,32 @@ class HistoryFace:
         self._kick()
 
     def _queue(self, batch: Batch) -> None:
+        """Queue a cycle's rows. While the file cannot be written, keep as many rows as two
+        days of boundaries make (the newest: memory stays bounded however long the disk stays
+        full); a meter back after a month offline brings a month of rows at once, which a
+        file that can be written takes whole."""
         if self.queued is None:
             self.queued = batch
         else:
             self.queued.merge(batch)
+        if self.problem is None:
+            return
         queued = self.queued
-        oldest = queued.until - KEEP_QUEUED_S
-        old = [key for key in queued.rows if key[1] < oldest]
-        if old:
-            for key in old:
-                del queued.rows[key]
-            self.dropped_rows += len(old)
-            _LOGGER.warning(
-                "history: %d rows older than %d days could not be written and are dropped (%s)",
-                len(old),
-                KEEP_QUEUED_S // 86400,
-                self.problem,
-            )
+        room = max(1, len(self.logs)) * KEEP_QUEUED_S // self._interval_s
+        if len(queued.rows) <= room:
+            return
+        old = sorted(queued.rows, key=lambda key: key[1])[: len(queued.rows) - room]
+        for key in old:
+            del queued.rows[key]
+        self.dropped_rows += len(old)
+        _LOGGER.warning(
+            "history: %d rows dropped, the oldest of those waiting for %s (%s): at most %d "
+            "days of rows wait in memory",
+            len(old),
+            self.config.path,
+            self.problem,
+            KEEP_QUEUED_S // 86400,
+        )
 
     def _kick(self) -> None:
         if self._writing is None or self._writing.done():

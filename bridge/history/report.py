@@ -80,7 +80,10 @@ def month_report(
             continue
         days = store.day_summaries(info.ref, first_day, last_day, len(series))
         summary = join_summaries(days, start=start, end=end, series=len(series))
-        words = summary.quality()
+        # What bears on the month's figure: its boundaries, restarts, what is not known; and,
+        # for information, gaps and interruptions. (A boundary inside the month interpolated
+        # does not: the month's energy is its end total less its start total.)
+        words = [word for word in summary.quality() if word != "estimated"]
         for index, point in enumerate(series):
             known = summary.first is not None and index < summary.series
             energy = summary.energy[index] if known else (None, None)

@@ -257,3 +257,38 @@ async def test_a_bridge_that_did_not_run_leaves_interrupted_boundaries(
     assert "interrupted" in day["quality"]
     assert day["delivered_total"] == at_b5
     assert day["energy_delivered"] == pytest.approx(at_b5 - day["start_total"], abs=1e-6)
+
+
+async def test_a_meter_back_after_days_offline_brings_every_row(
+    lab: Lab, running: list[HistorySite]
+) -> None:
+    """Three days of a meter's boundaries arrive at once when it answers again: every one is
+    written (gaps, their totals interpolated), none dropped as if the file could not take them."""
+    sim, url, clock = lab
+    site = await start_site(site_config(url, {"unit": 1}), sim, clock)
+    running.append(site)
+    meter = sim.meters[1]
+    b0 = site.next_boundary()
+    await site.at(b0)
+    at_b0 = register(meter.energy_delivered())
+    undo = sim.silence(1)
+    await offline(site, 1, answering=False)
+    days = 3 * 86400
+    clock.now = b0 + days + 60 - EPOCH
+    undo()
+    await offline(site, 1, answering=True)
+    back = register(meter.energy_delivered())
+    last = b0 + days + INTERVAL
+    await site.at(last)
+    await site.written(last)
+    _previous, rows = await site.history.intervals("lab_u1", b0, last - INTERVAL)
+    assert [row.start for row in rows] == list(range(b0, last, INTERVAL))
+    # Read at b0 (its interval has a reading) and 60 s after b0 + 3 days: the intervals
+    # between are gaps, their ends interpolated between those two readings.
+    assert all(row.flags & 2 for row in rows[1:-1])
+    assert not any(row.flags & 16 for row in rows)  # written, not missing (interrupted)
+    assert not rows[0].flags & 2
+    assert rows[-2].series[0].delivered == pytest.approx(
+        at_b0 + (back - at_b0) * days / (days + 60), abs=1e-4
+    )
+    assert site.history.dropped_rows == 0

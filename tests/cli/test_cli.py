@@ -150,18 +150,20 @@ def check_series_1000_2000_json(data: dict[str, Any], meter: SimulatedMeter) -> 
     assert "points" not in data
     assert "point_count" not in data
     readings = data["readings"]
-    # Every reading of the meter, as in every JSON the bridge writes (core.codec); derived
-    # power needs several polls, so one read knows it as null.
+    # Every reading of the meter, as in every JSON the bridge writes (core.codec); derived and
+    # net power need several polls, so one read knows them as null.
     assert set(readings) == {
         "energy_delivered",
         "energy_received",
         "peak_demand",
         "derived_power",
+        "net_power",
         "demand_reset_count",
         "uptime",
         "program_id",
     }
     assert readings["derived_power"] is None
+    assert readings["net_power"] is None
     assert readings["program_id"] == meter.program_id
     assert readings["energy_delivered"] == pytest.approx(meter.energy_delivered(), abs=0.1)
     assert readings["energy_received"] == pytest.approx(spec.export, abs=0.05)

@@ -29,6 +29,7 @@ from leviton_driver import (
     SupervisionSettings,
     Verdict,
 )
+from leviton_driver import supervision
 from leviton_driver.catalogue import ENERGY_DELIVERED, Reading
 from leviton_driver.guard import TotalGuard
 from tests.support.supervision_cases import CASES, OFFLINE_AFTER, Case
@@ -189,7 +190,7 @@ async def test_the_verdicts_of_each_case(case: Case, adopt: bool) -> None:
 
 
 async def test_an_outage_is_said_once_each_way(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "leviton_driver.supervision")
+    caplog.set_level(logging.INFO, supervision.__name__)
     world = World()
     sup = supervisor(world)
     await sup.async_poll()
@@ -201,7 +202,7 @@ async def test_an_outage_is_said_once_each_way(caplog: pytest.LogCaptureFixture)
     assert [o.went_offline for o in outcomes] == [False, False, True, False, False]
     assert [o.came_back for o in outcomes] == [False] * 4 + [True]
     assert outcomes[-1].identified is False  # the same meter, kept with its guards
-    said = [r.getMessage() for r in caplog.records if r.name == "leviton_driver.supervision"]
+    said = [r.getMessage() for r in caplog.records if r.name == supervision.__name__]
     assert len([m for m in said if "retrying with backoff" in m]) == 1
     assert len([m for m in said if m.endswith("answers again")]) == 1
     # Two reads and one identity check timed out; then identifying it again found nothing.

@@ -53,7 +53,10 @@ async def test_a_flood_of_garbage_commands_costs_a_line_a_minute(
     await _flood(mosquitto, SET, [f"garbage {n}" for n in range(2000)])
     await refused_command(mosquitto, watcher, "lab_u2")  # a barrier: every message handled
     face = running.mqtt
-    assert face.commands.refused == 2001
+    # mosquitto queues at most 1,000 messages for a client that is behind (max_queued_messages)
+    # and drops the rest: what reached the bridge is a flood all the same.
+    refused = face.commands.refused - 1  # the barrier
+    assert 1000 <= refused <= 2000
     lines = [
         r
         for r in caplog.records
@@ -61,8 +64,9 @@ async def test_a_flood_of_garbage_commands_costs_a_line_a_minute(
     ]
     assert len([r for r in lines if "lab_u1" in r.getMessage()]) == 1  # the rest are counted
     results = watcher.all(RESULT, since=since)
-    # At most one refusal answered a second: far fewer than the 2000 commands.
-    assert 1 <= len(results) <= 1 + 2000 // 100
+    # At most one refusal answered a second: far fewer than the commands (the bridge handles
+    # far more than a hundred a second).
+    assert 1 <= len(results) <= 1 + refused // 100
     clears = [m for m in watcher.all(SET, since=since) if m.payload == ""]
     assert len(clears) == len(results)
     assert sim.meters[1].reset_count == 0

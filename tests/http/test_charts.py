@@ -7,6 +7,7 @@ cycle written, an element on the page), never for a time."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -21,7 +22,9 @@ from tests.support.statuspage import SCREENSHOTS, TOKEN, HeldClock, http_section
 
 WAIT_MS = PATIENCE * 1000
 INTERVAL = 300  # the demo keeps 5-minute intervals
-EPOCH = 1_795_000_000 - 1000  # the meters' wall clock: EPOCH + the held clock
+EPOCH = int(time.time()) - 1000
+"""The meters' wall clock is EPOCH + the held clock (which starts at 1000): the time the test
+starts, so that the screenshot's "last poll" reads as it would; nothing depends on it."""
 
 
 @dataclass

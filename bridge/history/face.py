@@ -85,6 +85,8 @@ class HistoryFace:
             state.meter_id: max(1.5 * state.bus.poll_interval, 0.2) for state in core.states
         }
         self.next_boundary: int | None = None
+        self._waiting: set[str] = set()
+        """Meters that answer and are not read past ``next_boundary`` yet (``_arm``)."""
         self.queued: Batch | None = None
         """Rows not written yet (the next cycle's, or those a failing file could not take)."""
         self._writing: asyncio.Task[None] | None = None
@@ -153,6 +155,7 @@ class HistoryFace:
             )
         self.since = time.time()
         self.started = True
+        self._arm(self.next_boundary)
         self._ticker = asyncio.create_task(self._tick(), name="history clock")
 
     async def stop(self) -> None:
@@ -226,36 +229,50 @@ class HistoryFace:
         log = self.logs.get(state.meter_id)
         if log is None:
             return
+        seen = log.seen
         log.updated(state)
-        boundary = self.next_boundary
-        if boundary is not None and log.open_start >= boundary:
-            self._maybe_cycle()
+        waiting = self._waiting
+        boundary = self.next_boundary or 0
+        if not seen and log.seen and log.open_start < boundary:
+            waiting.add(state.meter_id)  # read for the first time: the cycle waits for it too
+        if state.meter_id in waiting and log.open_start >= boundary:
+            waiting.discard(state.meter_id)
+            if not waiting:
+                self._maybe_cycle()
 
     def meter_unavailable(self, state: MeterState) -> None:
-        self._maybe_cycle()
+        self._waiting.discard(state.meter_id)
+        if not self._waiting:
+            self._maybe_cycle()
 
     # -- cycles --------------------------------------------------------------------------------
 
+    def _arm(self, boundary: int) -> None:
+        """The meters the cycle at ``boundary`` waits for: those that answer, until each has
+        been read past it (a set, so that each poll costs a lookup, not a look at every
+        meter)."""
+        waiting: set[str] = set()
+        for meter_id, log in self.logs.items():
+            state = self.core.state(meter_id)
+            if log.seen and state is not None and state.available and log.open_start < boundary:
+                waiting.add(meter_id)
+        self._waiting = waiting
+
     def _due(self, now: float) -> int | None:
         """The boundary to write up to now (None: not yet). Every boundary before the latest
-        one has had its ``settle`` time (settle is at most half an interval); the latest is due
-        once every meter that answers has been read past it, or once its settle time is over."""
+        one has had its ``settle`` time (settle is at most half an interval); the next one is
+        due once every meter that answers has been read past it, or once its settle time is
+        over."""
         boundary = self.next_boundary
         if boundary is None or not self.started or now < boundary:
             return None
         interval = self._interval_s
         latest = boundary_at_or_before(now, interval)
-        if now >= latest + self.settle or self._read_past(latest):
+        if now >= latest + self.settle:
             return latest
-        return latest - interval if latest > boundary else None
-
-    def _read_past(self, boundary: int) -> bool:
-        """Whether every meter that answers has been read past ``boundary``."""
-        for meter_id, log in self.logs.items():
-            state = self.core.state(meter_id)
-            if log.seen and state is not None and state.available and log.open_start < boundary:
-                return False
-        return True
+        if latest > boundary:
+            return latest - interval
+        return None if self._waiting else latest
 
     def _maybe_cycle(self) -> None:
         until = self._due(self.now())
@@ -271,6 +288,7 @@ class HistoryFace:
                 batch.meters[meter_id] = (log.series, log.program_id)
                 log.facts_changed = False
         self.next_boundary = until + self._interval_s
+        self._arm(self.next_boundary)
         self._queue(batch)
         self._kick()
 

@@ -169,7 +169,7 @@ async def test_a_read_only_path_costs_a_line_and_writing_begins_once_writable(
 # -- a file that is not a store --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["garbage", "other program", "truncated"])
+@pytest.mark.parametrize("kind", ["garbage", "other program", "truncated", "another interval"])
 async def test_a_file_that_is_not_a_store_is_moved_aside(
     lab: Lab,
     running: list[HistorySite],
@@ -186,6 +186,10 @@ async def test_a_file_that_is_not_a_store_is_moved_aside(
         other.execute("CREATE TABLE notes(text)")
         other.commit()
         other.close()
+    elif kind == "another interval":
+        store = HistoryStore(path, 3 * INTERVAL)  # written with history.interval 15
+        store.open(["lab_u1"])
+        store.close()
     else:
         store = HistoryStore(path, INTERVAL)
         store.open(["lab_u1"])

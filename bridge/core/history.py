@@ -97,10 +97,16 @@ class IntervalRow(NamedTuple):
     restart: tuple[RestartStart, ...] | None = None
     restart_read_ms: int | None = None
     """When the restarted series was first read: milliseconds from the interval's start."""
+    encoded: bytes | None = None
+    """The series as the history file keeps them, when whoever made the row made that instead
+    of ``series`` (the history face's own rows, written and never read: a Series 8000-24
+    would make 24 tuples at every boundary for nothing). Rows read back have ``series``."""
 
     @property
     def end_known(self) -> bool:
-        return not self.flags & Quality.END_UNKNOWN and bool(self.series)
+        return not self.flags & Quality.END_UNKNOWN and (
+            bool(self.series) or self.encoded is not None
+        )
 
     def end(self, interval_s: int) -> int:
         return self.start + interval_s

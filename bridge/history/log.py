@@ -32,14 +32,12 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 from leviton_driver import Snapshot
 
 from ..core.history import IntervalRow, OpenInterval, Pair, Quality, RestartStart, SeriesEnd
+from .store import encode_ends
 
 if TYPE_CHECKING:
     from ..core.meter_state import MeterState
 
 OWN: Final[list[int | None]] = [None]
-_new: Final = tuple.__new__
-"""Makes a named tuple from its values without its constructor's Python call (a row of a
-Series 8000-24 makes 24 at every boundary)."""
 """The series of a meter without points: its own readings."""
 
 
@@ -335,11 +333,10 @@ class MeterLog:
             self.open_flags | flags,
             before_ms,
             after_ms,
-            tuple(
-                [_new(SeriesEnd, (d, r, peak)) for (d, r), peak in zip(totals, peaks, strict=True)]
-            ),
+            (),
             self.open_restart,
             self.open_restart_ms,
+            encode_ends(totals, peaks),
         )
         self.open_start = boundary
         self.open_count = 0
@@ -372,11 +369,9 @@ class MeterLog:
                 flags=closed.flags | flags,
                 before_ms=before_ms,
                 after_ms=after_ms,
-                series=tuple(
-                    [SeriesEnd(d, r, peak) for (d, r), peak in zip(totals, peaks, strict=True)]
-                ),
                 restart=closed.restart,
                 restart_read_ms=closed.restart_ms,
+                encoded=encode_ends(totals, peaks),
             )
             if end == self.open_start:
                 self.start_totals = totals

@@ -137,6 +137,19 @@ def encode_series(series: Sequence[SeriesEnd]) -> bytes:
     )
 
 
+def encode_ends(
+    totals: Sequence[tuple[float | None, float | None]], peaks: Sequence[float | None]
+) -> bytes:
+    """``encode_series`` of the series' totals and peaks, without making the series first."""
+    return _series_struct(len(totals)).pack(
+        *[
+            _NAN if value is None else value
+            for (delivered, received), peak in zip(totals, peaks, strict=True)
+            for value in (delivered, received, peak)
+        ]
+    )
+
+
 def decode_series(blob: bytes | None) -> tuple[SeriesEnd, ...]:
     if not blob:
         return ()
@@ -626,9 +639,8 @@ class HistoryStore:
         for (meter_id, start), row in batch.rows.items():
             info = self._meter(db, meter_id)
             ref = info.ref
-            rows.append(
-                (start, ref, row.flags, row.before_ms, row.after_ms, encode_series(row.series))
-            )
+            data = row.encoded if row.encoded is not None else encode_series(row.series)
+            rows.append((start, ref, row.flags, row.before_ms, row.after_ms, data))
             if row.restart is not None:
                 restarts.append((start, ref, row.restart_read_ms, encode_restart(row.restart)))
             if info.first_start is None or start < info.first_start:
@@ -811,6 +823,7 @@ __all__ = [
     "decode_day",
     "decode_series",
     "encode_day",
+    "encode_ends",
     "encode_series",
     "move_aside",
 ]

@@ -149,22 +149,19 @@ async def history_rows(
             await view.intervals(meter_id, first, last) if last >= first else (None, [])
         )
         opened = view.open_interval(meter_id)
+        shown = [(index, series[index]) for index in indexes]
         if step == "interval":
-            for index in indexes:
-                rows += intervals_json(stored, previous, [(index, series[index])], interval)
+            every = intervals_json(stored, previous, shown, interval)
+            count = len(stored)
+            for number, (index, point) in enumerate(shown):
+                rows += every[number * count : (number + 1) * count]
                 if opened is not None and first <= opened.start <= last:
-                    rows.append(value_json(open_value(opened, index, interval), series[index]))
-            return [series[i] for i in indexes], rows
-        for index in indexes:
-            point = series[index]
-            if True:
-                rows += [
-                    summary_json(summary, index, point)
-                    for summary in _hours(
-                        stored, previous, first, int(request.to), interval, len(series)
-                    )
-                ]
-        return [series[i] for i in indexes], rows
+                    rows.append(value_json(open_value(opened, index, interval), point))
+            return [point for _index, point in shown], rows
+        hours = _hours(stored, previous, first, int(request.to), interval, len(series))
+        for index, point in shown:
+            rows += [summary_json(summary, index, point) for summary in hours]
+        return [point for _index, point in shown], rows
     first_day = local_day(request.start)
     last_day = local_day(request.to - 1)
     days = await view.days(meter_id, first_day, last_day)

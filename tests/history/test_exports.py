@@ -192,3 +192,59 @@ async def test_metrics_show_what_the_history_writes(lab: Lab, running: list[Hist
     assert figures["leviton_history_write_errors_total"] == 0
     assert figures["leviton_history_last_write_error_timestamp_seconds"] == 0
     assert not any(name.startswith("leviton_history_last_write_error_info") for name in figures)
+
+
+async def test_the_api_adds_hours_from_the_totals_and_refuses_in_words(
+    lab: Lab, running: list[HistorySite]
+) -> None:
+    sim, url, clock = lab
+    site = await start_site(site_config(url, {"unit": 1}, {"unit": 2}), sim, clock)
+    running.append(site)
+    meter = sim.meters[1]
+    first = (int(site.wall()) // 3600 + 1) * 3600  # the next whole hour
+    totals: dict[int, float] = {}
+    for boundary in range(first, first + 3600 + INTERVAL, INTERVAL):
+        await site.at(boundary)
+        totals[boundary] = register(meter.energy_delivered())
+    await site.written(first + 3600)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http:
+        base = f"{site.page}/api/meters/lab_u1/history"
+        query = {"step": "hour", "from": iso(first), "to": iso(first + 3600)}
+        hours = (await (await http.get(base, params=query)).json())["rows"]
+        assert len(hours) == 1
+        assert hours[0]["energy_delivered"] == pytest.approx(
+            totals[first + 3600] - totals[first], abs=1e-6
+        )
+        assert hours[0]["quality"] == "good"
+        assert hours[0]["start_total"] == totals[first]
+        panel = f"{site.page}/api/meters/lab_u2/history"
+        one = (await (await http.get(panel, params={"point": "3"})).json())["rows"]
+        assert {row["point"] for row in one} == {3}
+        for params, status, words in (
+            ({"step": "week"}, 400, "expected one of interval, hour, day, month"),
+            ({"from": "yesterday"}, 400, "not an ISO 8601 date or time"),
+            ({"point": "30"}, 400, "no such metering point"),
+            ({"from": "2020-01-01", "to": "2026-01-01"}, 400, "at most 20000 a request"),
+            ({"from": "2026-11-02", "to": "2026-11-01"}, 400, "from must be before to"),
+        ):
+            answer = await http.get(panel, params=params)
+            assert answer.status == status, params
+            assert words in (await answer.json())["error"], params
+        answer = await http.get(f"{site.page}/api/meters/nobody/history")
+        assert answer.status == 404
+
+
+async def test_without_a_history_section_there_is_none(
+    lab: Lab, running: list[HistorySite]
+) -> None:
+    sim, url, clock = lab
+    config = site_config(url, {"unit": 1})
+    del config["history"]
+    site = await start_site(config, sim, clock)
+    running.append(site)
+    assert site.bridge.face("history") is None
+    assert site.bridge.core.history is None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http:
+        answer = await http.get(f"{site.page}/api/meters/lab_u1/history")
+        assert answer.status == 404
+        assert "no history: section" in (await answer.json())["error"]

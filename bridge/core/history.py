@@ -636,36 +636,69 @@ def value_json(value: IntervalValue, point: int | None) -> dict[str, Any]:
     }
 
 
-def summary_json(summary: Summary, index: int, point: int | None) -> dict[str, Any]:
-    """A longer step (hour, day, month) of one series, as the API shows it."""
+class SpanShown(NamedTuple):
+    """What every series of a span shows alike (worked out once for all of them)."""
+
+    start: str | None
+    end: str | None
+    hours: float
+    quality: str
+    read_at: str | None
+    first_read: str | None
+
+
+def span_shown(summary: Summary) -> SpanShown:
+    return SpanShown(
+        start=_iso(summary.start),
+        end=_iso(summary.end),
+        hours=(summary.end - summary.start) / 3600,
+        quality=quality_text(summary.quality()),
+        read_at=_iso(summary.last.read_at) if summary.last else None,
+        first_read=_iso(summary.first.read_at) if summary.first else None,
+    )
+
+
+def summary_json(
+    summary: Summary, index: int, point: int | None, shown: SpanShown | None = None
+) -> dict[str, Any]:
+    """A longer step (hour, day, month) of one series, as the API shows it (``shown``: the
+    span's ``span_shown``, when the caller shows several series of it)."""
+    if shown is None:
+        shown = span_shown(summary)
     delivered, received = summary.energy[index] if index < summary.series else (None, None)
-    known = summary.first is not None
-    first = (
-        summary.first.totals[index]
-        if known and summary.first and index < len(summary.first.totals)
-        else (None, None)
-    )
-    last = (
-        summary.last.totals[index]
-        if summary.last and index < len(summary.last.totals)
-        else (None, None)
-    )
-    hours = (summary.end - summary.start) / 3600
+    first, last = summary.first, summary.last
+    known = first is not None
+    first_pair = first.totals[index] if first and index < len(first.totals) else (None, None)
+    last_pair = last.totals[index] if last and index < len(last.totals) else (None, None)
     return {
         "point": point,
-        "start": _iso(summary.start),
-        "end": _iso(summary.end),
+        "start": shown.start,
+        "end": shown.end,
         "energy_delivered": _rounded(delivered) if known else None,
         "energy_received": _rounded(received) if known else None,
-        "delivered_total": _rounded(last[0]),
-        "received_total": _rounded(last[1]),
+        "delivered_total": _rounded(last_pair[0]),
+        "received_total": _rounded(last_pair[1]),
         "peak_demand": _rounded(summary.peak[index] if index < summary.series else None),
-        "average_power": _rounded(delivered / hours) if known and delivered is not None else None,
-        "quality": quality_text(summary.quality()),
-        "read_at": iso(summary.last.read_at) if summary.last else None,
-        "start_total": _rounded(first[0]),
-        "first_read": iso(summary.first.read_at) if summary.first else None,
+        "average_power": _rounded(delivered / shown.hours)
+        if known and delivered is not None
+        else None,
+        "quality": shown.quality,
+        "read_at": shown.read_at,
+        "start_total": _rounded(first_pair[0]),
+        "first_read": shown.first_read,
     }
+
+
+def summaries_json(
+    spans: Sequence[Summary], series: Sequence[tuple[int, int | None]]
+) -> list[dict[str, Any]]:
+    """``summary_json`` of every span for each ``(index, point)``, series by series."""
+    shown = [span_shown(span) for span in spans]
+    return [
+        summary_json(span, index, point, common)
+        for index, point in series
+        for span, common in zip(spans, shown, strict=True)
+    ]
 
 
 def intervals_json(
@@ -814,6 +847,7 @@ __all__ = [
     "quality_text",
     "quality_words",
     "row_words",
+    "summaries_json",
     "summary_json",
     "value_json",
 ]

@@ -38,7 +38,7 @@ from ..core.history import (
     join_summaries,
     local_day,
     local_zone_name,
-    summary_json,
+    summaries_json,
     value_json,
 )
 
@@ -159,9 +159,7 @@ async def history_rows(
                     rows.append(value_json(open_value(opened, index, interval), point))
             return [point for _index, point in shown], rows
         hours = _hours(stored, previous, first, int(request.to), interval, len(series))
-        for index, point in shown:
-            rows += [summary_json(summary, index, point) for summary in hours]
-        return [point for _index, point in shown], rows
+        return [point for _index, point in shown], summaries_json(hours, shown)
     first_day = local_day(request.start)
     last_day = local_day(request.to - 1)
     days = await view.days(meter_id, first_day, last_day)
@@ -183,9 +181,8 @@ async def history_rows(
                         series=len(series),
                     )
                 )
-    for index in indexes:
-        rows += [summary_json(span, index, series[index]) for span in spans]
-    return [series[i] for i in indexes], rows
+    shown = [(index, series[index]) for index in indexes]
+    return [point for _index, point in shown], summaries_json(spans, shown)
 
 
 def _hours(

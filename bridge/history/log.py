@@ -84,7 +84,9 @@ def series_of(state: MeterState) -> list[int | None] | None:
 
 
 def reading_of(snapshot: Snapshot, series: list[int | None]) -> Reading:
-    """The totals and peak demand of every series in a poll."""
+    """The totals and peak demand of every series in a poll (at every poll of every meter:
+    the values are the driver's floats, or None; a NaN a meter garbled is kept, and stored
+    as unknown)."""
     if series is OWN or series == OWN:
         readings = snapshot.readings
         delivered = readings.get("energy_delivered")
@@ -98,14 +100,16 @@ def reading_of(snapshot: Snapshot, series: list[int | None]) -> Reading:
     points = snapshot.points
     totals: list[Pair] = []
     peaks: list[float | None] = []
-    empty: dict[str, float | int | None] = {}
     for point in series:
-        values = points.get(point, empty) if point is not None else empty
-        totals.append(
-            (_number(values.get("energy_delivered")), _number(values.get("energy_received")))
-        )
-        power = values.get("power")
-        peaks.append(power / 1000 if isinstance(power, int | float) else None)
+        values = points.get(point) if point is not None else None
+        if values is None:
+            totals.append((None, None))
+            peaks.append(None)
+            continue
+        get = values.get
+        totals.append((get("energy_delivered"), get("energy_received")))
+        power = get("power")
+        peaks.append(None if power is None else power / 1000)
     return Reading(snapshot.time, tuple(totals), tuple(peaks))
 
 

@@ -428,6 +428,9 @@ class HistoryStore:
         """Every row starting before this has been written (the last cycle's boundary)."""
         self.rolled_up_until: int | None = None
         """Days before this one (an ordinal) have their daily rows."""
+        self._unrolled: set[tuple[int, int]] = set()
+        """(meter, day) pairs with rows written since their daily row was (a day over is
+        rolled up at the next write)."""
         self.readonly = False
 
     # -- opening ---------------------------------------------------------------------------------
@@ -446,6 +449,7 @@ class HistoryStore:
         try:
             self._open_checked()
             self._know(meter_ids)
+            self._unrolled = self._unrolled_since()
         except StoreError:
             self.close()
             raise
@@ -676,16 +680,13 @@ class HistoryStore:
         known later), and, once a day, pruning what is older than kept."""
         if self.until is None:
             return 0.0
+        self._unrolled |= touched
         open_day = local_day(self.until)  # the day the next row starts in: not over yet
-        due = {(ref, day) for ref, day in touched if day < open_day}
         new_day = self.rolled_up_until != open_day
-        if new_day:
-            # The days that ended since the last roll-up (a few at most: after a long stop,
-            # the days the bridge did not run have no rows to roll up).
-            since = self.rolled_up_until if self.rolled_up_until is not None else open_day - 1
-            refs = [info.ref for info in self.meters.values()]
-            for day in range(max(since, open_day - 3), open_day):
-                due.update((ref, day) for ref in refs)
+        due: dict[int, set[int]] = {}
+        for ref, day in self._unrolled:
+            if day < open_day:
+                due.setdefault(day, set()).add(ref)
         if not due and not new_day:
             return 0.0
         started = time.thread_time()
@@ -693,9 +694,8 @@ class HistoryStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             records = []
-            for ref, day in sorted(due):
-                summary = self._day_from_rows(ref, day)
-                if summary is not None:
+            for day, refs in sorted(due.items()):
+                for ref, summary in self._days_from_rows(day, refs).items():
                     records.append((day, ref, *encode_day(summary)))
             db.executemany("INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
             if new_day:
@@ -706,9 +706,63 @@ class HistoryStore:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
+        self._unrolled = {(ref, day) for ref, day in self._unrolled if day >= open_day}
         if new_day:
             self.rolled_up_until = open_day
         return time.thread_time() - started
+
+    def _unrolled_since(self) -> set[tuple[int, int]]:
+        """At opening: the days over whose rows may have no daily row yet (the run before
+        stopped before it rolled them up): the last few days before the next row's."""
+        if self.until is None:
+            return set()
+        open_day = local_day(self.until)
+        since = self.rolled_up_until if self.rolled_up_until is not None else open_day - 1
+        days = range(max(since, open_day - 3), open_day)
+        return {
+            (info.ref, day)
+            for info in self.meters.values()
+            if info.first_start is not None
+            for day in days
+        }
+
+    def _days_from_rows(self, day: int, refs: set[int]) -> dict[int, Summary]:
+        """The summaries of one day of several meters from their intervals: one range of the
+        table read once (its rows are in time order, every meter's), then each meter's folded."""
+        start, end = day_start(day), day_start(day + 1)
+        interval = self.interval_s
+        first = -(-start // interval) * interval
+        rows: dict[int, dict[int, IntervalRow]] = {ref: {} for ref in refs}
+        for record in self._db().execute(
+            "SELECT i.ref, i.start, i.flags, i.before_ms, i.after_ms, i.data, r.read_ms, r.data "
+            "FROM intervals i LEFT JOIN restarts r ON r.start = i.start AND r.ref = i.ref "
+            "WHERE i.start >= ? AND i.start < ?",
+            (first - interval, end),
+        ):
+            mine = rows.get(record[0])
+            if mine is not None:
+                row = row_of(record[1:])
+                if row is not None:
+                    mine[row.start] = row
+        summaries: dict[int, Summary] = {}
+        for ref, mine in rows.items():
+            previous = mine.pop(first - interval, None)
+            info = self._by_ref(ref)
+            fill_from = info.first_start if info is not None else None
+            if fill_from is not None:
+                for missing in range(max(first, fill_from), end, interval):
+                    if missing not in mine and (self.until is None or missing < self.until):
+                        mine[missing] = missing_row(missing)
+            if not mine and previous is None:
+                continue
+            ordered = [mine[key] for key in sorted(mine)]
+            count = max([len(row.series) for row in ordered] or [0])
+            if previous is not None:
+                count = max(count, len(previous.series))
+            summaries[ref] = fold_rows(
+                ordered, previous, start=start, end=end, series=count, interval_s=interval
+            )
+        return summaries
 
     def _prune(self, db: sqlite3.Connection, today: int) -> None:
         assert self.until is not None

@@ -54,7 +54,7 @@ from bacpypes3.errors import ExecutionError, MissingRequiredParameter, Parameter
 from bacpypes3.local.object import Object as LocalObject
 from bacpypes3.primitivedata import Boolean, Date, Double, ObjectType, Time, Unsigned
 
-from ..core.history import MISSING, HistoryUnavailable, IntervalRow, Quality
+from ..core.history import HistoryUnavailable, IntervalRow, Quality
 from . import compat
 from .objects import ReadOnlyMixin
 
@@ -105,9 +105,8 @@ def record_of(row: IntervalRow, index: int, interval_s: int) -> LogRecord:
     """The record of one boundary: the total at the end of ``row``, or why there is none."""
     stamp = local_datetime(row.end(interval_s))
     flags = row.flags
-    if flags & MISSING == MISSING or (
-        flags & Quality.INTERRUPTED and flags & Quality.GAP and not row.end_known
-    ):
+    if flags & Quality.INTERRUPTED and flags & Quality.GAP:
+        # The bridge was not running (throughout the interval, with no reading of the meter).
         return LogRecord(timestamp=stamp, logDatum=LogRecordLogDatum(logStatus=_INTERRUPTED))
     total = row.series[index].delivered if index < len(row.series) else None
     if flags & Quality.GAP or not row.end_known or total is None:

@@ -445,3 +445,38 @@ async def test_the_ede_file_lists_the_trend_logs(
         (log._spec.name, int(log.objectIdentifier[1])) for log in site.bridge.bacnet.trend_logs
     }
     assert running == {(name, instance) for name, _type, instance, _cov in logs}
+
+
+def test_each_kind_of_boundary_is_its_own_record() -> None:
+    """A total; a meter that did not answer (a gap, or an end not known): a failure; the
+    bridge not running (no row, or the interval it was down in): log-interrupted. Never 0."""
+    from leviton_bridge.bacnet.trendlog import record_of
+    from leviton_bridge.core.history import IntervalRow, Quality, SeriesEnd, missing_row
+
+    end = SeriesEnd(1234.5, 0.0, 2.0)
+    cases = [
+        (IntervalRow(0, 0, -100, None, (end,)), 1234.5),
+        (IntervalRow(0, Quality.END_ESTIMATED, -9000, 8000, (end,)), 1234.5),
+        (IntervalRow(0, Quality.GAP | Quality.END_ESTIMATED, -9000, 8000, (end,)), "failure"),
+        (
+            IntervalRow(0, Quality.END_UNKNOWN, -9000, None, (SeriesEnd(None, None, 2.0),)),
+            "failure",
+        ),
+        (IntervalRow(0, Quality.INTERRUPTED, -100, None, (end,)), 1234.5),
+        (
+            IntervalRow(
+                0, Quality.GAP | Quality.INTERRUPTED | Quality.END_ESTIMATED, None, 60000, (end,)
+            ),
+            "status",
+        ),
+        (missing_row(0), "status"),
+    ]
+    for row, expected in cases:
+        value = value_of(record_of(row, 0, INTERVAL))
+        if isinstance(expected, float):
+            assert value == expected, row
+        else:
+            assert isinstance(value, tuple), row
+            assert value[0] == expected, row
+            if expected == "status":
+                assert value[1][2] == 1  # log-interrupted

@@ -193,7 +193,11 @@ class HistoryFace:
             last: IntervalRow | None = None
             seed: Reading | None = None
             if info.first_start is not None and store.until is not None:
-                for row in store.last_rows(info.ref, store.until, SEED_ROWS):
+                # The last few rows tell almost always; a meter silent for a while, more.
+                rows = list(store.last_rows(info.ref, store.until, 4))
+                if not any(row.end_known for row in rows):
+                    rows = list(store.last_rows(info.ref, store.until, SEED_ROWS))
+                for row in rows:
                     if last is None:
                         last = row
                     if not row.end_known:

@@ -727,41 +727,13 @@ class HistoryStore:
         }
 
     def _days_from_rows(self, day: int, refs: set[int]) -> dict[int, Summary]:
-        """The summaries of one day of several meters from their intervals: one range of the
-        table read once (its rows are in time order, every meter's), then each meter's folded."""
-        start, end = day_start(day), day_start(day + 1)
-        interval = self.interval_s
-        first = -(-start // interval) * interval
-        rows: dict[int, dict[int, IntervalRow]] = {ref: {} for ref in refs}
-        for record in self._db().execute(
-            "SELECT i.ref, i.start, i.flags, i.before_ms, i.after_ms, i.data, r.read_ms, r.data "
-            "FROM intervals i LEFT JOIN restarts r ON r.start = i.start AND r.ref = i.ref "
-            "WHERE i.start >= ? AND i.start < ?",
-            (first - interval, end),
-        ):
-            mine = rows.get(record[0])
-            if mine is not None:
-                row = row_of(record[1:])
-                if row is not None:
-                    mine[row.start] = row
+        """The summaries of one day of several meters from their intervals (each meter's rows
+        by key: measured faster than one read of the whole day grouped in Python)."""
         summaries: dict[int, Summary] = {}
-        for ref, mine in rows.items():
-            previous = mine.pop(first - interval, None)
-            info = self._by_ref(ref)
-            fill_from = info.first_start if info is not None else None
-            if fill_from is not None:
-                for missing in range(max(first, fill_from), end, interval):
-                    if missing not in mine and (self.until is None or missing < self.until):
-                        mine[missing] = missing_row(missing)
-            if not mine and previous is None:
-                continue
-            ordered = [mine[key] for key in sorted(mine)]
-            count = max([len(row.series) for row in ordered] or [0])
-            if previous is not None:
-                count = max(count, len(previous.series))
-            summaries[ref] = fold_rows(
-                ordered, previous, start=start, end=end, series=count, interval_s=interval
-            )
+        for ref in sorted(refs):
+            summary = self._day_from_rows(ref, day)
+            if summary is not None:
+                summaries[ref] = summary
         return summaries
 
     def _prune(self, db: sqlite3.Connection, today: int) -> None:

@@ -28,8 +28,8 @@ from leviton_driver import (
     Snapshot,
     SupervisionSettings,
     Verdict,
+    supervision,
 )
-from leviton_driver import supervision
 from leviton_driver.catalogue import ENERGY_DELIVERED, Reading
 from leviton_driver.guard import TotalGuard
 from tests.support.supervision_cases import CASES, OFFLINE_AFTER, Case

@@ -40,9 +40,10 @@ each round's figure is shown too.
 
 With ``--history`` the bridge keeps its interval history (a ``history:`` section, 5-minute
 intervals, in this run's state folder), and the CPU is measured in ``--history-rounds`` rounds
-of two bridges run one after the other on the same meters: one without the history, then one
-with it, each measured over ``--cycles`` poll intervals once every meter has published (the
-simulators and the broker stay up). Alternating cancels the drift of a busy machine;
+of two bridges run one after the other on the same meters: one without the history and one
+with it (which first alternates from round to round), each measured over ``--cycles`` poll
+intervals once every meter has published (the simulators and the broker stay up).
+Alternating cancels the drift of a busy machine;
 ``history_cpu_rise`` is the bridges with a history against those without (the target: under
 5 %), each round's figure shown too. What a boundary's write costs is measured apart,
 by ``bench/history.py``: at 5-minute intervals a window holds a boundary now and then.
@@ -284,7 +285,8 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
     meters = args.gateways * (args.s2000 + args.s8000)
     print(
         f"{meters} meters polled every {args.interval:g} s: {args.history_rounds} rounds of a "
-        f"bridge without the history then one with it, {args.cycles} cycles each",
+        f"bridge without the history and one with it (in turns which first), {args.cycles} "
+        "cycles each",
         flush=True,
     )
     rounds: list[tuple[float, float]] = []
@@ -324,10 +326,16 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
             }
             counts = Counts()
             subscriber = _subscriber(port, counts)
+            with_history = {**base, "history": {"interval": 5}}
             for number in range(args.history_rounds):
-                off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
-                with_history = {**base, "history": {"interval": 5}}
-                on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
+                # Which runs first alternates too: a bridge started right after another (its
+                # shutdown, the simulators' connections) must not favour either.
+                if number % 2 == 0:
+                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
+                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
+                else:
+                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
+                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
                 rounds.append((off, on))
                 print(
                     f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({on / off - 1:+.1%})",

@@ -42,7 +42,8 @@ With ``--history`` the bridge keeps its interval history (a ``history:`` section
 intervals, in this run's state folder), and the CPU is measured in ``--history-rounds`` rounds
 of two bridges run one after the other on the same meters: one without the history and one
 with it (which first alternates from round to round), each measured over ``--cycles`` poll
-intervals once every meter has published (the simulators and the broker stay up).
+intervals from one interval after every meter has published (the simulators and the broker
+stay up; both bridges run with one ``PYTHONHASHSEED``).
 Alternating cancels the drift of a busy machine;
 ``history_cpu_rise`` is the bridges with a history against those without (the target: under
 5 %), each round's figure shown too. What a boundary's write costs is measured apart,
@@ -252,15 +253,23 @@ def _bridge_round(
     meters: int,
     args: argparse.Namespace,
     name: str,
+    profile: str | None = None,
 ) -> float:
     """Run one bridge until every meter has published, measure its CPU a cycle over
-    ``--cycles`` poll intervals, stop it (SIGTERM); the CPU a cycle."""
+    ``--cycles`` poll intervals, stop it (SIGTERM); the CPU a cycle. With ``profile``, the
+    bridge runs under cProfile, which writes there."""
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     with counts.lock:
         counts.seen.clear()
+    command = [BRIDGE, "run", "--config", str(path)]
+    if profile:
+        command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
+    # One hash seed for every bridge: dicts and sets laid out alike, so that two processes
+    # differ in what they run, not in where their objects fell.
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
     with (folder / f"{name}.log").open("wb") as log:
-        bridge = subprocess.Popen([BRIDGE, "run", "--config", str(path)], stdout=log, stderr=log)
+        bridge = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
     try:
         process = psutil.Process(bridge.pid)
         started = time.monotonic()
@@ -270,6 +279,8 @@ def _bridge_round(
             if time.monotonic() - started > max(120, 6 * args.interval):
                 raise SystemExit(f"only {len(counts.seen)} of {meters} meters published")
             time.sleep(0.2)
+        # A cycle's grace: a fresh history first identifies and starts every meter's series.
+        time.sleep(args.interval)
         cpu = _window(process, args.cycles * args.interval) / args.cycles
         bridge.send_signal(signal.SIGTERM)
         bridge.wait(timeout=60)
@@ -337,6 +348,11 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
                     on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
                     off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
                 rounds.append((off, on))
+                if args.profile and number == args.history_rounds - 1:
+                    # Measured apart: cProfile slows the bridge, its figure is not a round's.
+                    _bridge_round(
+                        folder, with_history, counts, meters, args, "profile", args.profile
+                    )
                 print(
                     f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({on / off - 1:+.1%})",
                     flush=True,

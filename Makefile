@@ -38,7 +38,7 @@ COMPONENT := custom_components/leviton_meters
 COVERAGE_DATA := $(CURDIR)/build/coverage/.coverage
 
 .PHONY: demo test setup system-packages lint typecheck pytest pytest-ha pytest-all coverage bench \
-	bench-scale bench-bacnet bench-ha bench-soak clean
+	bench-scale bench-bacnet bench-ha bench-soak bench-history clean
 
 demo: system-packages $(VENV)/.installed-demo
 	$(VENV)/bin/leviton-bridge demo
@@ -148,6 +148,11 @@ bench-ha: setup
 
 bench-soak: $(VENV)/.installed
 	$(PY) bench/soak.py
+
+# The interval history: 400 days of 500 meters (a few GB, for a while), then its cost to polling.
+bench-history: $(VENV)/.installed
+	$(PY) bench/history.py
+	$(PY) bench/scale.py --history
 
 clean:
 	rm -rf $(VENV) $(HA_VENVS) build .pytest_cache .mypy_cache .ruff_cache

@@ -38,10 +38,22 @@ Alternating the two cancels the drift of a machine that is busy with other work.
 ``page_cpu_rise`` is the open windows' CPU against the closed ones' (the target: under 10 %);
 each round's figure is shown too.
 
+With ``--history`` the bridge keeps its interval history (a ``history:`` section, 5-minute
+intervals, in this run's state folder), and the CPU is measured in ``--history-rounds`` rounds
+of two bridges run one after the other on the same meters: one without the history and one
+with it (which first alternates from round to round), each measured over ``--cycles`` poll
+intervals from one interval after every meter has published (the simulators and the broker
+stay up; both bridges run with one ``PYTHONHASHSEED``).
+Alternating cancels the drift of a busy machine;
+``history_cpu_rise`` is the bridges with a history against those without (the target: under
+5 %), each round's figure shown too. What a boundary's write costs is measured apart,
+by ``bench/history.py``: at 5-minute intervals a window holds a boundary now and then.
+
 The last line is machine-readable::
 
     RESULT cpu_per_cycle_s=... rss_mb=... msgs_per_s=... lag_p99_s=...
     [page_closed_cpu_per_cycle_s=... page_open_cpu_per_cycle_s=... page_cpu_rise=...]
+    [history_off_cpu_per_cycle_s=... history_on_cpu_per_cycle_s=... history_cpu_rise=...]
 
 Targets (for the default 500 meters every 10 s): under 0.4 CPU-second per cycle, under 150 MB,
 p99 lag under 0.2 s. The exit code is 1 when a target is missed (or a meter did not publish).
@@ -77,6 +89,7 @@ TARGET_CPU_PER_CYCLE: Final = 0.4
 TARGET_RSS_MB: Final = 150.0
 TARGET_LAG_P99: Final = 0.2
 TARGET_PAGE_RISE: Final = 0.10
+TARGET_HISTORY_RISE: Final = 0.05
 BASE: Final = "leviton"
 BRIDGE: Final = shutil.which("leviton-bridge") or str(
     Path(sys.executable).with_name("leviton-bridge")
@@ -233,11 +246,150 @@ def _window(process: psutil.Process, seconds: float) -> float:
     return _cpu(process) - before
 
 
+def _bridge_round(
+    folder: Path,
+    config: dict[str, Any],
+    counts: Counts,
+    meters: int,
+    args: argparse.Namespace,
+    name: str,
+    profile: str | None = None,
+) -> float:
+    """Run one bridge until every meter has published, measure its CPU a cycle over
+    ``--cycles`` poll intervals, stop it (SIGTERM); the CPU a cycle. With ``profile``, the
+    bridge runs under cProfile, which writes there."""
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with counts.lock:
+        counts.seen.clear()
+    command = [BRIDGE, "run", "--config", str(path)]
+    if profile:
+        command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
+    # One hash seed for every bridge: dicts and sets laid out alike, so that two processes
+    # differ in what they run, not in where their objects fell.
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    with (folder / f"{name}.log").open("wb") as log:
+        bridge = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
+    try:
+        process = psutil.Process(bridge.pid)
+        started = time.monotonic()
+        while len(counts.seen) < meters:
+            if bridge.poll() is not None:
+                raise SystemExit(f"the bridge exited ({bridge.returncode}): see {name}.log")
+            if time.monotonic() - started > max(120, 6 * args.interval):
+                raise SystemExit(f"only {len(counts.seen)} of {meters} meters published")
+            time.sleep(0.2)
+        # A cycle's grace: a fresh history first identifies and starts every meter's series.
+        time.sleep(args.interval)
+        cpu = _window(process, args.cycles * args.interval) / args.cycles
+        bridge.send_signal(signal.SIGTERM)
+        bridge.wait(timeout=60)
+        return cpu
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+            bridge.wait()
+
+
+def run_history(args: argparse.Namespace, mosquitto: str) -> int:
+    """``--history``: bridges without and with the history, alternated (see the module)."""
+    meters = args.gateways * (args.s2000 + args.s8000)
+    print(
+        f"{meters} meters polled every {args.interval:g} s: {args.history_rounds} rounds of a "
+        f"bridge without the history and one with it (in turns which first), {args.cycles} "
+        "cycles each",
+        flush=True,
+    )
+    rounds: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="leviton-scale-") as folder_name:
+        folder = Path(folder_name)
+        port = _free_port()
+        config_file = folder / "mosquitto.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        config_file.write_text("\n".join(lines) + "\n")
+        broker = subprocess.Popen([mosquitto, "-c", str(config_file)], stderr=subprocess.DEVNULL)
+        simulators = subprocess.Popen(
+            [sys.executable, __file__, "simulators", *(a for a in sys.argv[1:] if a != "run")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        subscriber: mqtt.Client | None = None
+        try:
+            assert simulators.stdout is not None
+            ports = json.loads(simulators.stdout.readline())["ports"]
+            base: dict[str, Any] = {
+                "log_level": "warning",
+                "buses": [
+                    {
+                        "name": f"gw{index + 1:02d}",
+                        "connect": f"tcp://127.0.0.1:{gateway}",
+                        "poll_interval": args.interval,
+                        "meters": [
+                            {"unit": unit} for unit in range(1, args.s2000 + args.s8000 + 1)
+                        ],
+                    }
+                    for index, gateway in enumerate(ports)
+                ],
+                "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "base_topic": BASE},
+            }
+            counts = Counts()
+            subscriber = _subscriber(port, counts)
+            with_history = {**base, "history": {"interval": 5}}
+            for number in range(args.history_rounds):
+                # Which runs first alternates too: a bridge started right after another (its
+                # shutdown, the simulators' connections) must not favour either.
+                if number % 2 == 0:
+                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
+                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
+                else:
+                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
+                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
+                rounds.append((off, on))
+                if args.profile and number == args.history_rounds - 1:
+                    # Measured apart: cProfile slows the bridge, its figure is not a round's.
+                    _bridge_round(
+                        folder, with_history, counts, meters, args, "profile", args.profile
+                    )
+                print(
+                    f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({on / off - 1:+.1%})",
+                    flush=True,
+                )
+        finally:
+            if subscriber is not None:
+                subscriber.disconnect()
+                subscriber.loop_stop()
+            if simulators.stdin is not None:
+                simulators.stdin.close()
+            try:
+                simulators.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                simulators.kill()
+            broker.terminate()
+            broker.wait(timeout=10)
+    off = statistics.fmean(o for o, _ in rounds)
+    on = statistics.fmean(o for _, o in rounds)
+    rise = on / off - 1
+    print(
+        f"history: bridge CPU {off:.3f} s a cycle without it, {on:.3f} s with it: {rise:+.1%} "
+        f"(target under +{TARGET_HISTORY_RISE:.0%})"
+    )
+    print(
+        f"RESULT history_off_cpu_per_cycle_s={off:.3f} history_on_cpu_per_cycle_s={on:.3f} "
+        f"history_cpu_rise={rise:.3f}"
+    )
+    return 0 if rise < TARGET_HISTORY_RISE else 1
+
+
 def run(args: argparse.Namespace) -> int:
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
         print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
         return 2
+    if args.history:
+        return run_history(args, mosquitto)
     meters = args.gateways * (args.s2000 + args.s8000)
     print(
         f"{meters} meters ({args.gateways * args.s2000} Series 2000, "
@@ -431,6 +583,14 @@ def main() -> int:
     )
     parser.add_argument(
         "--page-rounds", type=int, default=4, help="with --page: closed/open window pairs"
+    )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="measure the CPU of bridges without and with the history, alternated",
+    )
+    parser.add_argument(
+        "--history-rounds", type=int, default=4, help="with --history: without/with pairs"
     )
     parser.add_argument(
         "--page-points",

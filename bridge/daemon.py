@@ -2,8 +2,9 @@
 
 The daemon is the one place that knows every face: it builds the core (``core.BridgeCore``),
 then each face its configuration asks for, attaches them, and starts them in order: the status
-page first (a port that cannot be had stops the bridge before anything else runs), then MQTT,
-then BACnet/IP, then the Modbus TCP server. They stop in reverse, after polling has stopped. A new face is a new package
+page first (a port that cannot be had stops the bridge before anything else runs), then the
+history (before BACnet/IP, whose trend logs read it), then MQTT, then BACnet/IP, then the
+Modbus TCP server. They stop in reverse, after polling has stopped. A new face is a new package
 and a line in ``_faces``.
 
 Faces may refuse a configuration that the schema alone cannot judge (BACnet instance numbers
@@ -117,6 +118,15 @@ class Bridge:
                 return StatusPage(core, http)
 
             makers.append(status_page)
+        if config.history is not None:
+            history = config.history
+
+            def history_face() -> Face:
+                from .history.face import HistoryFace
+
+                return HistoryFace(core, history)
+
+            makers.append(history_face)
         if config.mqtt is not None:
             mqtt = config.mqtt
 

@@ -17,6 +17,9 @@ rate-limited log line. Its own handlers:
   property changes. The common request (properties of known meter objects) does not get here:
   ``ingress`` answers it from bytes (``fastpath``).
 * SubscribeCOV: ``cov.CovService``.
+* ReadRange (only when the device has trend logs: a ``history:`` section): the trend logs'
+  ``Log_Buffer`` (``trendlog``); any other object or property is not a list
+  (``property-is-not-a-list``).
 
 ReadProperty, Who-Is and Who-Has are bacpypes3's (a ReadProperty of a meter object's property
 is answered by ``fastpath`` too).
@@ -36,6 +39,7 @@ from bacpypes3.apdu import (
     ReadPropertyMultipleACK,
     ReadPropertyMultipleRequest,
     ReadPropertyRequest,
+    ReadRangeRequest,
     RejectPDU,
     RejectReason,
     SimpleAckPDU,
@@ -64,6 +68,8 @@ from bacpypes3.service.object import read_property_to_result_element
 from ..core.ratelimit import PeerWarnings
 from . import compat
 from .objects import MeterObject, MeterResetValue, writable
+from .trendlog import MeterTrendLog
+from .wire import MAX_APDU_BY_CODE
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ SERVICES_EXECUTED: Final = (
     "whoIs",
     "whoHas",
 )
+TREND_LOG_SERVICES: Final = ("readRange",)
+"""Executed too when the device has trend logs (a ``history:`` section)."""
 _REQUESTS: Final = (
     ReadPropertyRequest,
     ReadPropertyMultipleRequest,
@@ -87,12 +95,13 @@ _REQUESTS: Final = (
     WhoIsRequest,
     WhoHasRequest,
 )
-_HANDLERS: Final = {kind: f"do_{kind.__name__}" for kind in _REQUESTS}
+_HANDLERS: Final = {kind: f"do_{kind.__name__}" for kind in (*_REQUESTS, ReadRangeRequest)}
 """Each request executed, and its handler (bacpypes3's naming)."""
 CONFIRMED_EXECUTED: Final = frozenset(
     int(kind.service_choice) for kind in _REQUESTS if issubclass(kind, ConfirmedRequestPDU)
 )
 """Service choices of the confirmed services executed."""
+CONFIRMED_WITH_TREND_LOGS: Final = CONFIRMED_EXECUTED | {int(ReadRangeRequest.service_choice)}
 UNCONFIRMED_EXECUTED: Final = frozenset(
     int(kind.service_choice) for kind in _REQUESTS if not issubclass(kind, ConfirmedRequestPDU)
 )
@@ -113,12 +122,16 @@ class BridgeApplication(Application):  # type: ignore[misc]
     warnings: PeerWarnings
     subscribe: Subscribe | None = None
     """Executes SubscribeCOV (set by the publisher: ``CovService.subscribe``)."""
+    max_apdu: int = 1476
+    """The longest APDU this device sends without segmenting (a ReadRange answer never is)."""
+    trend_logs: bool = False
+    """Whether the device has trend logs: ReadRange is executed then, and only then."""
 
     def get_services_supported(self) -> Any:
         """The services this device executes (bacpypes3 derives the list from its handlers and
         maps the unconfirmed ones onto the wrong bits)."""
         supported = ServicesSupported([])
-        for service in SERVICES_EXECUTED:
+        for service in (*SERVICES_EXECUTED, *(TREND_LOG_SERVICES if self.trend_logs else ())):
             supported[getattr(ServicesSupported, service)] = 1
         return supported
 
@@ -126,6 +139,8 @@ class BridgeApplication(Application):  # type: ignore[misc]
         """Execute a request: one of ``SERVICES_EXECUTED``; reject every other confirmed one."""
         confirmed = isinstance(apdu, ConfirmedRequestPDU)
         name = _HANDLERS.get(type(apdu))
+        if isinstance(apdu, ReadRangeRequest) and not self.trend_logs:
+            name = None
         if name is None:
             if confirmed:
                 await self.response(
@@ -168,6 +183,21 @@ class BridgeApplication(Application):  # type: ignore[misc]
         if self.subscribe is None:
             raise ExecutionError(errorClass="services", errorCode="covSubscriptionFailed")
         await self.subscribe(apdu)
+
+    async def do_ReadRangeRequest(self, apdu: Any) -> None:
+        """A trend log's buffer, within one APDU of the size the client accepts (and this
+        device sends: ``max_apdu``)."""
+        obj = self.get_object_id(apdu.objectIdentifier)
+        if obj is None:
+            raise ObjectError("unknownObject")
+        if isinstance(obj, MeterTrendLog):
+            code = apdu.apduMaxResp
+            accepted = MAX_APDU_BY_CODE[code] if code < len(MAX_APDU_BY_CODE) else 50
+            await self.response(await obj.read_range(apdu, min(accepted, self.max_apdu)))
+            return
+        if obj.get_property_type(apdu.propertyIdentifier) is None:
+            raise ExecutionError(errorClass="property", errorCode="unknownProperty")
+        raise ExecutionError(errorClass="property", errorCode="propertyIsNotAList")
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -346,6 +376,7 @@ class BridgeApplication(Application):  # type: ignore[misc]
 
 __all__ = [
     "CONFIRMED_EXECUTED",
+    "CONFIRMED_WITH_TREND_LOGS",
     "SERVICES_EXECUTED",
     "UNCONFIRMED_EXECUTED",
     "BridgeApplication",

@@ -54,7 +54,7 @@ EDE_COLUMNS: Final = (
 Found = tuple[MeterConfig, list[mapping.ObjectSpec], str | None]
 
 
-async def _identify_bus(bus: BusConfig) -> list[Found]:
+async def _identify_bus(bus: BusConfig, trend_logs: bool = False) -> list[Found]:
     """Each meter of a bus: its objects, and a note when they come from its configuration."""
     link = Bus(bus.connect)
     found: list[Found] = []
@@ -63,16 +63,20 @@ async def _identify_bus(bus: BusConfig) -> list[Found]:
             try:
                 profile = await async_load_profile(config.profile) if config.profile else None
                 meter = await link.async_meter(config.unit, series=config.series, profile=profile)
-                found.append((config, mapping.meter_objects(config, meter), None))
+                specs = mapping.meter_objects(config, meter)
+                if trend_logs:
+                    specs += mapping.trend_logs(config, meter)
+                found.append((config, specs, None))
             except LevitonError as err:
-                found.append((config, *await _fallback(link, config, str(err))))
+                specs, note = await _fallback(link, config, str(err), trend_logs)
+                found.append((config, specs, note))
     finally:
         await link.async_close()
     return found
 
 
 async def _fallback(
-    link: Bus, config: MeterConfig, why: str
+    link: Bus, config: MeterConfig, why: str, trend_logs: bool = False
 ) -> tuple[list[mapping.ObjectSpec], str]:
     """The objects of a meter that did not answer, from its configuration where possible."""
     where = f"{config.name} (bus {config.bus}, unit {config.unit}) did not answer ({why})"
@@ -93,11 +97,16 @@ async def _fallback(
         )
     if meter.max_points:
         specs = mapping.meter_objects(config, meter, points=meter.max_points)
+        if trend_logs:
+            specs += mapping.trend_logs(config, meter, points=meter.max_points)
         return specs, (
             f"{where}: listed with the {meter.max_points} points its profile allows; the "
             "bridge creates only the points the meter reports"
         )
-    return mapping.meter_objects(config, meter), f"{where}: listed from its series"
+    specs = mapping.meter_objects(config, meter)
+    if trend_logs:
+        specs += mapping.trend_logs(config, meter)
+    return specs, f"{where}: listed from its series"
 
 
 async def ede_text(config: BridgeConfig) -> tuple[str, int]:
@@ -107,12 +116,14 @@ async def ede_text(config: BridgeConfig) -> tuple[str, int]:
     point count and each meter's series are the ones the running bridge will use. A meter that
     does not answer is listed from its configured series (Series 8000: the profile's largest
     point count) with a comment line saying so; a meter with ``series: auto`` that does not
-    answer cannot be listed.
+    answer cannot be listed. With a ``history:`` section, each energy-delivered total's trend
+    log is listed too.
     """
     if config.bacnet is None:
         raise ConfigurationError(f"{config.source or 'the configuration'} has no bacnet: section")
     mapping.raise_for_problems(config)
-    identified = await asyncio.gather(*(_identify_bus(bus) for bus in config.buses))
+    trend_logs = config.history is not None
+    identified = await asyncio.gather(*(_identify_bus(bus, trend_logs) for bus in config.buses))
     specs: list[mapping.ObjectSpec] = []
     notes = [
         "bus codes (instance = bus code * 100000 + unit * 400 + point * 16 + slot): "
@@ -176,7 +187,7 @@ def ede_rows(config: BacnetConfig, specs: Iterable[ObjectSpec]) -> list[list[str
                 "",
                 "",
                 "Y" if spec.writable else "N",
-                "Y",
+                "Y" if spec.supports_cov else "N",
                 "",
                 "",
                 "",

@@ -4,7 +4,9 @@
 or stops answering, and makes the meter's objects match (creating and deleting them, bumping
 ``databaseRevision``), copies values and reliability into them, and runs peak-demand resets
 written to a reset object through the core's one reset path (which folds a burst of presses
-into one reset).
+into one reset). With a history (``BridgeCore.history``, lent by the history face), each
+energy-delivered total also has a trend log (``trendlog``), read from the history with
+ReadRange.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..core.faces import FaceStatus, Figure
 from ..core.meter_state import MeterState
 from ..core.ratelimit import PeerWarnings
 from . import compat, mapping
-from .application import BridgeApplication
+from .application import CONFIRMED_WITH_TREND_LOGS, BridgeApplication
 from .cov import CovService
 from .ingress import Ingress
 from .objects import (
@@ -42,6 +44,7 @@ from .objects import (
     MeterObject,
     MeterResetValue,
 )
+from .trendlog import MeterTrendLog
 
 if TYPE_CHECKING:
     from ..core.bridge import BridgeCore
@@ -85,6 +88,8 @@ class _MeterObjects:
 
     state: MeterState
     objects: dict[tuple[int, str], MeterObject] = field(default_factory=dict)
+    trend_logs: dict[int, MeterTrendLog] = field(default_factory=dict)
+    """By metering point (0: the meter's own total)."""
     slots: list[_Slot] = field(default_factory=list)
     reset_task: asyncio.Task[DemandResetResult] | None = None
 
@@ -179,8 +184,14 @@ class BacnetFace:
             port.bacnetIPMode = IPMode.foreign
             port.fdBBMDAddress = bbmd
             port.fdSubscriptionLifetime = config.ttl
+        trend_logs = self.core.history is not None
+        self.device._trend_logs = trend_logs
         app = self.app = BridgeApplication.from_object_list([self.device, port])
         app.warnings = self.warnings
+        app.max_apdu = MAX_APDU
+        app.trend_logs = trend_logs
+        if trend_logs:
+            self.ingress.confirmed_executed = CONFIRMED_WITH_TREND_LOGS
         compat.take_datagrams(app, self.ingress.screen)
         self.cov = CovService(app, self.warnings)
         app.subscribe = self.cov.subscribe
@@ -335,6 +346,7 @@ class BacnetFace:
                 self.index[raw_identifier(obj.objectIdentifier)] = obj
                 meter.objects[key] = obj
                 changed = True
+        changed = self._sync_trend_logs(meter) or changed
         reset_object = meter.reset_object
         if reset_object is not None:
             reset_object._on_reset = lambda: self._reset_requested(meter)
@@ -346,6 +358,43 @@ class BacnetFace:
             self._bump_revision()
         self._apply(meter)
         return meter
+
+    def _sync_trend_logs(self, meter: _MeterObjects) -> bool:
+        """Make the meter's trend logs match its series (with a history); whether they
+        changed."""
+        assert self.app is not None
+        view = self.core.history
+        state = meter.state
+        wanted = (
+            {spec.point: spec for spec in mapping.trend_logs(state.config, state.meter)}
+            if view is not None
+            else {}
+        )
+        changed = False
+        for point, log in list(meter.trend_logs.items()):
+            if wanted.get(point) != log._spec:
+                self.app.delete_object(log)
+                del meter.trend_logs[point]
+                changed = True
+        for point, spec in wanted.items():
+            if point in meter.trend_logs or view is None:
+                continue
+            logged = mapping.trend_logged(state.config, point).identifier
+            log = MeterTrendLog(
+                spec,
+                view,
+                logged=logged,
+                buffer_size=self.config.trend_log_buffer,
+                series_index=point - 1 if point else 0,
+            )
+            self.app.add_object(log)
+            meter.trend_logs[point] = log
+            changed = True
+        return changed
+
+    @property
+    def trend_logs(self) -> list[MeterTrendLog]:
+        return [log for meter in self._meters.values() for log in meter.trend_logs.values()]
 
     def _delete(self, obj: MeterObject) -> None:
         assert self.app is not None

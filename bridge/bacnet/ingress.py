@@ -8,8 +8,8 @@ request with a generic decoder that costs milliseconds. So every datagram comes 
 * a datagram that is not BACnet/IP, or whose BVLL, NPDU or APDU header is malformed
   (``wire.read_frame``), is dropped with at most one warning per peer and kind
   (``core.ratelimit.PeerWarnings``);
-* a confirmed request for a service the device does not execute (ReadRange, file access,
-  DeviceCommunicationControl, an unknown service choice, ...) is rejected with
+* a confirmed request for a service the device does not execute (file access, ReadRange
+  without trend logs, DeviceCommunicationControl, an unknown service choice, ...) is rejected with
   ``unrecognized-service``; a segmented one is aborted with ``segmentation-not-supported``;
   one whose parameters do not decode is rejected with the reason the decoder gives
   (``invalid-tag`` by default) and a rate-limited warning;
@@ -67,6 +67,8 @@ class Ingress:
         self.objects = objects
         self.warnings = warnings
         self.foreign = foreign
+        self.confirmed_executed = CONFIRMED_EXECUTED
+        """Confirmed services passed on (with trend logs: ReadRange too)."""
         self.fast_path = True
         """Answer ReadPropertyMultiple from bytes (tests turn it off to compare)."""
         self.received = 0
@@ -119,7 +121,7 @@ class Ingress:
             abort = AbortPDU(True, frame.invoke_id, AbortReason.segmentationNotSupported)
             self._send(server, pdu, frame, abort)
             return "segmented"
-        if frame.service not in CONFIRMED_EXECUTED:
+        if frame.service not in self.confirmed_executed:
             _LOGGER.debug("BACnet: rejected service %d from %s", frame.service, _peer(pdu))
             reject = RejectPDU(frame.invoke_id, RejectReason.unrecognizedService)
             self._send(server, pdu, frame, reject)

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
 ANALOG_INPUT: Final = "analogInput"
 LARGE_ANALOG_VALUE: Final = "largeAnalogValue"
 BINARY_VALUE: Final = "binaryValue"
+TREND_LOG: Final = "trendLog"
 DEVICE: Final = "device"
 
 BUS_CODES: Final = 41
@@ -105,6 +106,16 @@ RESET_NAME: Final = "Reset peak demand"
 RESET_DESCRIPTION: Final = (
     "Write active to reset the meter's peak demand; reads active while the reset runs, then "
     "returns to inactive"
+)
+
+#: The trend log of each energy-delivered total (with a ``history:`` section): a Trend Log
+#: object whose instance number is the one of the Large Analog Value it logs (object
+#: identifiers differ by type; the number still names the reading).
+TREND_LOGGED: Final = "energy_delivered"
+TREND_KEY: Final = "energy_delivered_log"
+TREND_NAME: Final = "Energy delivered log"
+TREND_DESCRIPTION: Final = (
+    "The total energy delivered at the end of every interval of the history (ReadRange)"
 )
 
 #: COV increment by BACnet unit, for a reading whose catalogue entry gives none.
@@ -146,6 +157,10 @@ class ObjectSpec:
     @property
     def writable(self) -> bool:
         return self.key == RESET_KEY
+
+    @property
+    def supports_cov(self) -> bool:
+        return self.object_type != TREND_LOG
 
     @property
     def keyname(self) -> str:
@@ -258,6 +273,40 @@ def state_objects(state: MeterState) -> list[ObjectSpec]:
     return meter_objects(state.config, state.meter)
 
 
+def trend_log_spec(meter: MeterConfig, point: int = 0) -> ObjectSpec:
+    logged = READINGS[TREND_LOGGED]
+    return ObjectSpec(
+        object_type=TREND_LOG,
+        instance=object_instance(meter.bus, meter.unit, point, logged.bacnet_slot),
+        name=object_name(meter, TREND_NAME, point),
+        description=_description(meter, TREND_DESCRIPTION, point),
+        meter=meter,
+        key=TREND_KEY,
+        point=point,
+    )
+
+
+def trend_logged(meter: MeterConfig, point: int = 0) -> ObjectSpec:
+    """The object a trend log logs: the series' energy-delivered total."""
+    return reading_spec(meter, READINGS[TREND_LOGGED], point)
+
+
+def trend_logs(
+    config: MeterConfig, meter: LevitonMeter | None, *, points: int | None = None
+) -> list[ObjectSpec]:
+    """The trend logs of a meter (with a ``history:`` section): of its energy-delivered total,
+    or of each metering point's."""
+    if meter is None:
+        return []
+    points = meter.points if points is None else points
+    if points == 0:
+        logged = any(reading.key == TREND_LOGGED for reading in meter.readings())
+        return [trend_log_spec(config)] if logged else []
+    if not any(reading.key == TREND_LOGGED for reading in meter.point_readings()):
+        return []
+    return [trend_log_spec(config, point) for point in range(1, min(points, MAX_POINTS) + 1)]
+
+
 # -- checks: everything fits in one device ---------------------------------------------------
 
 
@@ -325,6 +374,8 @@ def _all_possible(meter: MeterConfig) -> Iterable[ObjectSpec]:
         for point in range(1, MAX_POINTS + 1):
             yield reading_spec(meter, reading, point)
     yield reset_spec(meter)
+    for point in range(MAX_POINTS + 1):
+        yield trend_log_spec(meter, point)
 
 
 def _name_clashes(bacnet: BacnetConfig, meters: Sequence[MeterConfig]) -> list[str]:

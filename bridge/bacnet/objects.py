@@ -320,6 +320,8 @@ class BridgeDevice(ReadOnlyMixin, DeviceObject):  # type: ignore[misc]
 
     _vendor_id = compat.NOT_A_VENDOR_CLASS
     segmentationSupported = Segmentation.segmentedTransmit
+    _trend_logs = False
+    """Whether the device has trend logs (a ``history:`` section)."""
 
     @property
     def protocolObjectTypesSupported(self) -> Any:
@@ -330,6 +332,7 @@ class BridgeDevice(ReadOnlyMixin, DeviceObject):  # type: ignore[misc]
                 ObjectTypesSupported.device,
                 ObjectTypesSupported.largeAnalogValue,
                 ObjectTypesSupported.networkPort,
+                *([ObjectTypesSupported.trendLog] if self._trend_logs else []),
             ]
         )
 

@@ -2,7 +2,7 @@
 
 * ``main``: the command table (argparse), logging and exit codes;
 * ``commands``: each command (read, scan, reset-demand, set-unit-id, dump, simulate, run,
-  check-config, bacnet-ede, demo);
+  check-config, bacnet-ede, report, demo);
 * ``render``: how the commands show meters to people (and, through ``core.codec``, to
   programs);
 * ``explorer``: the register explorer (``dump``);

@@ -329,6 +329,43 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _month(text: str) -> tuple[int, int]:
+    year, sep, month = text.partition("-")
+    if not sep or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
+        raise UsageError(f"--month {text[:20]!r}: expected a month as YYYY-MM, e.g. 2026-11")
+    if not 1970 <= int(year) <= 9999:
+        raise UsageError(f"--month {text[:20]!r}: the year is out of range")
+    return int(year), int(month)
+
+
+async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Each meter's (and point's) energy in a month, from the history file (read only)."""
+    from ..daemon import load
+    from ..history.report import month_report, report_csv, report_text
+    from ..history.store import HistoryStore, StoreError
+
+    year, month = _month(args.month)
+    config = load(args.config)
+    if config.history is None:
+        raise UsageError(f"{args.config} has no history: section (the bridge keeps no history)")
+    store = HistoryStore(config.history.path, config.history.interval_s)
+    meters = {meter.meter_id: meter.name for meter in config.meters}
+
+    def run() -> list[Any]:
+        try:
+            store.open_reader()
+            return month_report(store, year, month, meters)
+        finally:
+            store.close()
+
+    try:
+        lines = await asyncio.to_thread(run)
+    except StoreError as problem:
+        raise LevitonError(f"history: {problem}") from None
+    out.write(report_csv(lines) if args.csv else report_text(lines, year, month))
+    return 0
+
+
 async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..config import ConfigError
     from ..daemon import load
@@ -347,7 +384,13 @@ async def cmd_check_config(args: argparse.Namespace, out: TextIO, err: TextIO) -
         f"MQTT {config.mqtt.url if config.mqtt else 'off'}; "
         f"BACnet {config.bacnet.address if config.bacnet else 'off'}; "
         f"Modbus server {_host_port(modbus.host, modbus.port) if modbus else 'off'}; "
-        f"status page {_host_port(http.host, http.port) if http else 'off'}\n"
+        f"status page {_host_port(http.host, http.port) if http else 'off'}; "
+        + (
+            f"history {config.history.path} every {config.history.interval} min"
+            if config.history
+            else "history off"
+        )
+        + "\n"
     )
     for bus in config.buses:
         units = ", ".join(f"{m.unit} ({m.name})" for m in bus.meters)

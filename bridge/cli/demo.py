@@ -210,8 +210,9 @@ def demo_config(
     http: dict[str, Any] | None = None,
     state_dir: str | None = None,
 ) -> BridgeConfig:
-    """The demo's configuration: its three meters on one bus, MQTT, and the status page (and
-    a state directory of its own: the simulated meters start afresh at every demo)."""
+    """The demo's configuration: its three meters on one bus, MQTT, the status page and the
+    history with its charts (and a state directory of its own: the simulated meters start
+    afresh at every demo, and so does their history)."""
     data: dict[str, Any] = {
         "buses": [
             {
@@ -224,6 +225,7 @@ def demo_config(
             }
         ],
         "mqtt": {"url": broker_url, "client_id": "leviton-bridge-demo"},
+        "history": {"interval": 5},
     }
     if http is not None:
         data["http"] = http
@@ -250,12 +252,14 @@ async def demo_session(
     http: dict[str, Any] | None = None,
     link_timeout: float | None = None,
     clock: Callable[[], float] | None = None,
+    wall_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[DemoSession]:
     """The demo's simulated meters, a broker (unless ``broker_url`` names one) and the bridge
     with its status page (``http``: the ``http:`` section; by default 127.0.0.1:8080, or
     another free port), running until the block ends. ``link_timeout`` and ``clock`` are for
     tests: ``clock`` is the meters' monotonic clock, the simulated meters' and the one the
-    bridge counts their uptime on (held still, every value stands still)."""
+    bridge counts their uptime on (held still, every value stands still); ``wall_clock`` the
+    time their readings are given (and the history's intervals counted on)."""
     async with AsyncExitStack() as stack:
         options: dict[str, Any] = {"clock": clock} if clock is not None else {}
         simulator = MeterSimulator([MeterSpec.parse(spec) for spec, _ in DEMO_METERS], **options)
@@ -274,9 +278,10 @@ async def demo_session(
             state_dir=state_dir,
         )
         bridge = Bridge(config)
-        if clock is not None:
+        if clock is not None or wall_clock is not None:
+            clocks = Clocks(monotonic=clock or time.monotonic, wall=wall_clock or time.time)
             for poller in bridge.pollers:
-                poller.meter_clocks = Clocks(monotonic=clock)
+                poller.meter_clocks = clocks
         stop = asyncio.Event()
         task = asyncio.create_task(bridge.run(stop))
         try:

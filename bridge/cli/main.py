@@ -37,6 +37,7 @@ from .commands import (
     cmd_demo,
     cmd_dump,
     cmd_read,
+    cmd_report,
     cmd_reset,
     cmd_run,
     cmd_scan,
@@ -300,6 +301,16 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "write the EDE file (CSV object list for BMS integrators) of the BACnet device",
         cmd_bacnet_ede,
         (CONFIG, arg("--output", metavar="FILE", help="write here instead of to standard output")),
+    ),
+    Command(
+        "report",
+        "each meter's energy in a month, from the history (what a property manager bills from)",
+        cmd_report,
+        (
+            CONFIG,
+            arg("--month", required=True, metavar="YYYY-MM", help="the local month, e.g. 2026-11"),
+            arg("--csv", action="store_true", help="print CSV instead of a table"),
+        ),
     ),
     Command(
         "check-config",

@@ -33,16 +33,20 @@ from leviton_driver.registers import UNIT_ID_MAX, UNIT_ID_MIN
 from . import validators as valid
 from .safe_yaml import MAX_DEPTH, parse_yaml
 from .settings import (
+    DEFAULT_HISTORY_INTERVAL,
+    DEFAULT_HISTORY_KEEP,
     DEFAULT_HTTP_LISTEN,
     DEFAULT_MODBUS_LISTEN,
     DEFAULT_OFFLINE_AFTER,
     DEFAULT_POLL_INTERVAL,
+    HISTORY_INTERVALS,
     LOG_LEVELS,
     LOOPBACK_NETWORKS,
     OFFLINE_AFTER_RANGE,
     BacnetConfig,
     BridgeConfig,
     BusConfig,
+    HistoryConfig,
     HttpConfig,
     MeterConfig,
     ModbusServerConfig,
@@ -128,6 +132,9 @@ BACNET_SCHEMA: Final = vol.Schema(
         ),
         vol.Optional("bbmd"): valid.bbmd,
         vol.Optional("ttl", default=900): valid.in_range(30, 65535, "seconds"),
+        vol.Optional("trend_log_buffer", default=1000): valid.in_range(
+            10, 100_000, "trend log records"
+        ),
     }
 )
 HTTP_SCHEMA: Final = vol.Schema(
@@ -160,6 +167,18 @@ MODBUS_SERVER_SCHEMA: Final = vol.Schema(
         ),
     }
 )
+HISTORY_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional("path"): valid.store_path,
+        vol.Optional("interval", default=DEFAULT_HISTORY_INTERVAL): vol.All(
+            valid.not_bool,
+            vol.In(HISTORY_INTERVALS, msg="expected minutes: 5, 15, 30 or 60"),
+        ),
+        vol.Optional("keep", default=DEFAULT_HISTORY_KEEP): valid.in_range(
+            1, 3653, "days of intervals"
+        ),
+    }
+)
 CONFIG_SCHEMA: Final = vol.Schema(
     {
         vol.Required("buses"): valid.each(BUS_SCHEMA, "list at least one bus"),
@@ -167,6 +186,7 @@ CONFIG_SCHEMA: Final = vol.Schema(
         vol.Optional("bacnet"): BACNET_SCHEMA,
         vol.Optional("http"): HTTP_SCHEMA,
         vol.Optional("modbus_server"): MODBUS_SERVER_SCHEMA,
+        vol.Optional("history"): HISTORY_SCHEMA,
         vol.Optional("log_level", default="info"): vol.In(
             LOG_LEVELS, msg="expected debug, info, warning or error"
         ),
@@ -201,7 +221,7 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
         raise ConfigError(source, ["expected a mapping with buses: (and mqtt:, bacnet:, ...)"])
     problems: list[str] = []
     valid: dict[str, Any] | None = None
-    for section in ("http", "modbus_server"):
+    for section in ("http", "modbus_server", "history"):
         if section in data and data[section] is None:
             data = {**data, section: {}}  # "http:" alone: the section with its defaults
     try:
@@ -244,16 +264,24 @@ def parse_config(data: Any, source: str) -> BridgeConfig:
     bacnet = BacnetConfig(**valid["bacnet"]) if "bacnet" in valid else None
     http = _http(valid["http"], token) if "http" in valid else None
     modbus_server = _modbus_server(valid["modbus_server"]) if "modbus_server" in valid else None
+    state_dir = valid.get("state_dir") or default_state_dir()
+    history = _history(valid["history"], state_dir) if "history" in valid else None
     return BridgeConfig(
         buses=buses,
         mqtt=mqtt,
         bacnet=bacnet,
         http=http,
         modbus_server=modbus_server,
+        history=history,
         log_level=valid["log_level"],
-        state_dir=valid.get("state_dir") or default_state_dir(),
+        state_dir=state_dir,
         source=source,
     )
+
+
+def _history(data: dict[str, Any], state_dir: str) -> HistoryConfig:
+    path = data.get("path") or str(Path(state_dir) / "history.sqlite3")
+    return HistoryConfig(path=path, interval=data["interval"], keep=data["keep"])
 
 
 def _bus_problems(buses: Any) -> list[str]:

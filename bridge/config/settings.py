@@ -92,6 +92,8 @@ class BacnetConfig:
     description: str = "Leviton electricity submeters"
     bbmd: str | None = None
     ttl: int = 900
+    trend_log_buffer: int = 1000
+    """Records each trend log keeps for ReadRange (with a ``history:`` section)."""
 
 
 DEFAULT_HTTP_LISTEN: Final = "127.0.0.1:8080"
@@ -162,6 +164,31 @@ class ModbusServerConfig:
         return f"{host}:{self.port}"
 
 
+HISTORY_INTERVALS: Final = (5, 15, 30, 60)
+"""Minutes an interval of the history may last (a divisor of an hour, as meters log)."""
+DEFAULT_HISTORY_INTERVAL: Final = 15
+DEFAULT_HISTORY_KEEP: Final = 400
+"""Days of intervals kept (13 months: this month against the same month last year)."""
+HISTORY_DAYS_KEPT: Final = 3653
+"""Days of daily rows kept: ten years."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryConfig:
+    """The interval store (the ``history:`` section)."""
+
+    path: str
+    """The SQLite file (default: ``history.sqlite3`` in the state directory)."""
+    interval: int = DEFAULT_HISTORY_INTERVAL
+    """Minutes: 5, 15, 30 or 60."""
+    keep: int = DEFAULT_HISTORY_KEEP
+    """Days of intervals kept; daily rows are kept ``HISTORY_DAYS_KEPT`` days."""
+
+    @property
+    def interval_s(self) -> int:
+        return self.interval * 60
+
+
 @dataclass(frozen=True, kw_only=True)
 class BridgeConfig:
     buses: tuple[BusConfig, ...]
@@ -169,6 +196,7 @@ class BridgeConfig:
     bacnet: BacnetConfig | None = None
     http: HttpConfig | None = None
     modbus_server: ModbusServerConfig | None = None
+    history: HistoryConfig | None = None
     log_level: str = "info"
     state_dir: str = field(default_factory=lambda: default_state_dir())
     """Where the bridge keeps what outlives a restart (the totals it last showed)."""

@@ -274,6 +274,22 @@ def folder_path(value: Any) -> str:
     return str(path)
 
 
+def store_path(value: Any) -> str:
+    """A file the bridge keeps (its folder made at start when missing; a folder is refused)."""
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
+        raise vol.Invalid("expected a file path")
+    path = resolve(value)
+    try:
+        is_folder = path.is_dir()
+    except OSError as err:
+        raise vol.Invalid(f"{value}: cannot be checked ({err.strerror})") from None
+    if is_folder:
+        raise vol.Invalid(
+            f"{value} is a folder; expected a file in it, e.g. {path / 'history.sqlite3'}"
+        )
+    return str(path)
+
+
 def profile_file(value: Any) -> str:
     """A Series 8000 profile file whose contents are valid (what ``run`` would load)."""
     path = file_path(value)

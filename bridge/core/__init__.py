@@ -6,6 +6,8 @@
 * ``meter_state``: what the core knows of each meter, and what each poll cycle did;
 * ``faces``: the contract every face implements (``Face``, ``FaceStatus``, ``ResetOutcome``);
 * ``codec``: the one JSON form of a meter that every face speaking JSON uses;
+* ``history``: what the interval history is (rows, quality, sums) and the read-only view of
+  it the history face lends the others (``BridgeCore.history``);
 * ``health``: liveness (the core polls) and readiness (every face up);
 * ``systemd``: ``READY=1``, the watchdog and ``STOPPING=1`` over ``$NOTIFY_SOCKET``.
 

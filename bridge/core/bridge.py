@@ -18,6 +18,7 @@ from leviton_driver import ConfigurationError, LevitonError
 from ..config.settings import BridgeConfig
 from .faces import Face, FaceStatus, MeterListener, Refusal, ResetOutcome
 from .health import HealthMonitor
+from .history import HistoryView
 from .meter_state import MeterState
 from .poller import BusPoller
 from .statefile import SavedTotals, StateDir, StateDirError, TotalsKeeper
@@ -55,6 +56,9 @@ class BridgeCore:
         self.totals = TotalsKeeper(self.state_dir.path)
         """The totals last shown, kept on disk: the guards start from them after a restart."""
         self.listeners.append(self.totals)
+        self.history: HistoryView | None = None
+        """The interval history, read only: set by the history face when one is configured
+        (the status page and the BACnet device read it through this, never the face)."""
 
     # -- what faces read ---------------------------------------------------------------------
 

@@ -6,6 +6,8 @@
 * ``GET /api/status``: the faces, health and per-bus figures;
 * ``GET /api/events[?points=ID,...|all]``: server-sent events that keep the page current;
 * ``POST /api/meters/{id}/reset_peak_demand``: body ``{"confirm": true}``; the reset's result;
+* ``GET /api/meters/{id}/history``: the meter's intervals, hours, days or months, as JSON or CSV
+  (with a ``history:`` section; see ``history``);
 * ``GET /metrics``: the Prometheus text format;
 * ``GET /healthz``: liveness, 200 ``ok`` (with notes of what is degraded) or 503 with the
   reasons; ``GET /readyz``: readiness, 503 while a configured face is down; neither asks for
@@ -32,8 +34,10 @@ from leviton_driver import ConfigurationError
 from ..config.settings import HttpConfig
 from ..core.codec import dumps
 from ..core.faces import FaceStatus, Figure, Refusal
+from ..core.history import HistoryUnavailable
 from ..core.meter_state import MeterState
 from . import metrics, views
+from .history import HistoryRequest, Refused, history_csv, history_json, history_rows
 from .limits import Connections, GuardedSite, LoginLimiter, RequestLog
 from .live import TICK_S, LiveFeed, event, parse_points
 from .security import Guard
@@ -107,6 +111,7 @@ class StatusPage:
                 web.get("/api/meters", self._meters),
                 web.get("/api/meters/{id}", self._meter),
                 web.post("/api/meters/{id}/reset_peak_demand", self._reset),
+                web.get("/api/meters/{id}/history", self._history),
                 web.get("/api/status", self._status),
                 web.get("/api/csrf-token", self._csrf),
                 web.get("/api/events", self._events, allow_head=False),
@@ -328,6 +333,38 @@ class StatusPage:
 
     async def _meter(self, request: web.Request) -> web.Response:
         return _json(views.meter_api(self._state(request), self.tracker))
+
+    async def _history(self, request: web.Request) -> web.Response:
+        """A meter's history (``history``): 404 without a ``history:`` section, 400 for a
+        request that cannot be answered as asked, 503 while the file cannot be read."""
+        state = self._state(request)
+        view = self.core.history
+        if view is None:
+            return _json({"error": "this bridge keeps no history (no history: section)"}, 404)
+        now = self.core.pollers[0].meter_clocks.wall() if self.core.pollers else time.time()
+        try:
+            asked = HistoryRequest(view, dict(request.query), now)
+            series, rows = await history_rows(view, state.meter_id, asked, now)
+        except Refused as err:
+            return _json({"error": str(err)}, 400)
+        except HistoryUnavailable as err:
+            return _json({"error": f"the history cannot be read now: {err}"}, 503)
+        wants_csv = request.query.get("format") == "csv" or (
+            "format" not in request.query and "text/csv" in request.headers.get("Accept", "")
+        )
+        if wants_csv:
+            return web.Response(
+                text=history_csv(state.meter_id, rows),
+                content_type="text/csv",
+                charset="utf-8",
+                headers={
+                    "Cache-Control": "no-store",
+                    "Content-Disposition": (
+                        f'inline; filename="{state.meter_id}-{asked.step}.csv"'
+                    ),
+                },
+            )
+        return _json(history_json(state.meter_id, state.config.name, view, asked, series, rows))
 
     async def _status(self, request: web.Request) -> web.Response:
         return _json({**self.feed.bridge_state(), "buses": [views.bus_json(s) for s in self.stats]})

@@ -160,6 +160,7 @@ class LiveFeed:
         tracker = self.tracker
         update: dict[str, Any] = {
             "now": iso(self.clock()),
+            "history": self.history_cycles(),
             "meters": Encoded(
                 "[" + ",".join(views.meter_live_json(s, tracker) for s in meters.values()) + "]"
             ),
@@ -188,6 +189,7 @@ class LiveFeed:
         states = self.core.states
         data = {
             "now": iso(self.clock()),
+            "history": self.history_cycles(),
             "catalogue": views.catalogue(),
             "bridge": self.bridge_state(),
             "buses": [views.bus_json(s) for s in self.stats.values()],
@@ -199,6 +201,12 @@ class LiveFeed:
         return f"retry: {RETRY_MS}\n".encode() + _with_points(
             "snapshot", encode(data), subscriber, states
         )
+
+    def history_cycles(self) -> int | None:
+        """Boundaries the history has written (a page draws its charts again when this grows);
+        None without a history."""
+        history = self.core.history
+        return history.cycles if history is not None else None
 
     def bridge_state(self) -> dict[str, Any]:
         return views.bridge_json(self.core.statuses(), self.core.health.check())

@@ -3,8 +3,9 @@
 "use strict";
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
-const state = { catalogue: {}, meters: new Map(), buses: new Map(), offset: 0, bridge: null };
+const state = { catalogue: {}, meters: new Map(), buses: new Map(), offset: 0, bridge: null, history: null };
 const pointsShown = new Set(); // meters whose metering points are open: only theirs are sent
+const historyShown = new Set(); // meters whose history is open (a Series 8000's points are sent then)
 const rows = new Map(); // meter id -> its elements
 const busViews = new Map(); // bus name -> its elements
 
@@ -240,6 +241,7 @@ function showStatic(meter, row) {
     row.reset = null;
   }
   if (meter.point_keys.length && !row.points) row.points = pointsTable(meter, row);
+  if (state.history !== null && !row.history) row.history = historyFold(meter, row);
 }
 
 function showLiveValues(meter, row) {
@@ -263,6 +265,7 @@ function showLiveValues(meter, row) {
     item.item.dataset.value = known ? String(value) : "";
     item.item.classList.toggle("unknown", !known);
   }
+  if (row.history && row.history.details.open && meter.readings) liveBars(row.history, null, meter.readings);
   setText(row.error, meter.error || "");
   row.error.title = meter.error || "";
   row.error.parentElement.classList.toggle("none", !meter.error);
@@ -394,6 +397,233 @@ function resetControls(meter, row) {
   return { button, confirm, result };
 }
 
+// -- history: the last 24 hours (energy bars, power line) and 30 days, drawn as SVG -------------
+// No library: a few rects and a polyline. Every bar carries its values as data attributes
+// (data-start, data-energy, data-quality), its words as a <title>.
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function historyFold(meter, row) {
+  const body = el("div", { class: "charts" }, el("p", { class: "sub", text: "Loading the history…" }));
+  const summary = el("summary", { text: "History: the last 24 hours and 30 days" });
+  const details = el("details", { class: "history" }, summary, body);
+  details.open = historyShown.has(meter.id);
+  const view = { id: meter.id, details, body, series: new Map(), loading: null };
+  details.addEventListener("toggle", () => {
+    if (details.open) {
+      historyShown.add(meter.id);
+      loadHistory(view);
+    } else {
+      historyShown.delete(meter.id);
+    }
+    if (meter.point_keys.length) reconnectSoon(); // a Series 8000's points grow its bars live
+  });
+  const tr = el("tr", { class: "history-row", "data-history-of": meter.id }, el("td", { colspan: "7" }, details));
+  (row.points ? row.points.tr : row.tr).after(tr);
+  return view;
+}
+
+async function loadHistory(view) {
+  if (view.loading) return view.loading;
+  const base = `/api/meters/${encodeURIComponent(view.id)}/history`;
+  view.loading = (async () => {
+    try {
+      const [day, month] = await Promise.all(
+        [base, `${base}?step=day`].map(async (url) => {
+          const answer = await fetch(url, { credentials: "same-origin" });
+          const data = await answer.json();
+          if (!answer.ok) throw new Error(data.error || `HTTP ${answer.status}`);
+          return data;
+        }),
+      );
+      drawHistory(view, day, month);
+    } catch (problem) {
+      view.body.replaceChildren(el("p", { class: "sub error", text: `The history cannot be shown: ${problem.message}` }));
+    } finally {
+      view.loading = null;
+    }
+  })();
+  return view.loading;
+}
+
+function byPoint(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    const key = row.point === null ? "" : String(row.point);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(row);
+  }
+  return groups;
+}
+
+function drawHistory(view, day, month) {
+  const days = byPoint(month.rows);
+  const keys = day.points.map((p) => (p === null ? "" : String(p)));
+  if (!keys.length) {
+    view.body.replaceChildren(el("p", { class: "sub", text: "Nothing recorded yet." }));
+    return;
+  }
+  const intervals = byPoint(day.rows);
+  const figures = [];
+  view.series.clear();
+  for (const key of keys) {
+    const rowsOfDay = intervals.get(key) || [];
+    const chart = { rows: rowsOfDay, interval: day.interval_minutes * 60, from: seconds(day.from), to: seconds(day.to) };
+    chart.svg = dayChart(chart);
+    const figure = el(
+      "figure",
+      { class: "chart", "data-point": key },
+      el("figcaption", { text: key ? `Point ${key}` : "Energy delivered" }),
+      chart.svg,
+      monthChart(days.get(key) || [], seconds(month.to)),
+    );
+    chart.figure = figure;
+    view.series.set(key, chart);
+    figures.push(figure);
+  }
+  view.body.classList.toggle("single", figures.length === 1);
+  view.body.replaceChildren(...figures);
+}
+
+function hourMinute(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function dayMonth(iso) {
+  return new Date(iso).toLocaleDateString([], { month: "short", day: "numeric" });
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
+  return 10 * power;
+}
+
+function barWords(row, unit) {
+  const energy = row.energy_delivered === null ? "unknown" : `${fixed(row.energy_delivered, 2)} ${unit}`;
+  const power = row.average_power === null ? "" : `, ${fixed(row.average_power, 2)} kW average`;
+  return `${energy}${power} (${row.quality})`;
+}
+
+const CHART = { width: 640, height: 170, left: 52, right: 52, top: 10, bottom: 22 };
+
+function dayChart(chart) {
+  const { rows, interval } = chart;
+  const { width, height, left, right, top, bottom } = CHART;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, class: "day", role: "img" });
+  svg.append(svgEl("title", {}, "Energy delivered per interval (bars) and average power (line), last 24 hours"));
+  if (!rows.length) return svg;
+  // The last 24 hours, whatever is recorded of them; the interval in progress included.
+  const first = Math.min(chart.from, seconds(rows[0].start));
+  const last = Math.max(chart.to, seconds(rows[rows.length - 1].end));
+  const span = Math.max(last - first, interval);
+  const energyMax = niceMax(Math.max(...rows.map((r) => r.energy_delivered || 0)));
+  const powerMax = niceMax(Math.max(...rows.map((r) => r.average_power || 0)));
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const x = (t) => left + ((t - first) / span) * plotW;
+  svg.append(
+    svgEl("line", { x1: left, y1: top + plotH, x2: width - right, y2: top + plotH, class: "axis" }),
+    svgEl("text", { x: left - 4, y: top + 8, class: "label end" }, `${energyMax} kWh`),
+    svgEl("text", { x: width - right + 4, y: top + 8, class: "label power" }, `${powerMax} kW`),
+  );
+  for (let t = Math.ceil(first / 21600) * 21600; t < last; t += 21600) {
+    svg.append(svgEl("text", { x: x(t), y: height - 6, class: "label middle" }, hourMinute(new Date(t * 1000).toISOString())));
+  }
+  const barW = Math.max(1, (interval / span) * plotW - 1);
+  const bars = svgEl("g", { class: "bars" });
+  for (const row of rows) {
+    const start = seconds(row.start);
+    const known = row.energy_delivered !== null;
+    const h = known ? Math.max(0, (row.energy_delivered / energyMax) * plotH) : 3;
+    const words = row.quality.split("+");
+    const cls = ["bar", row.quality === "open" ? "open" : "", known ? "" : "gap", words.includes("estimated") ? "estimated" : ""];
+    const rect = svgEl("rect", {
+      x: x(start).toFixed(1),
+      y: (top + plotH - h).toFixed(1),
+      width: barW.toFixed(1),
+      height: h.toFixed(1),
+      class: cls.filter(Boolean).join(" "),
+      "data-start": row.start,
+      "data-energy": known ? row.energy_delivered : "",
+      "data-quality": row.quality,
+    });
+    rect.append(svgEl("title", {}, `${hourMinute(row.start)}–${hourMinute(row.end)}: ${barWords(row, "kWh")}`));
+    bars.append(rect);
+  }
+  svg.append(bars);
+  const points = rows
+    .filter((r) => r.average_power !== null && r.quality !== "open")
+    .map((r) => `${(x(seconds(r.start)) + barW / 2).toFixed(1)},${(top + plotH - (r.average_power / powerMax) * plotH).toFixed(1)}`);
+  if (points.length) svg.append(svgEl("polyline", { points: points.join(" "), class: "power" }));
+  svg.dataset.energyMax = energyMax;
+  return svg;
+}
+
+function monthChart(rows, to) {
+  const { width, left, right, top, bottom } = CHART;
+  const height = 120;
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, class: "month", role: "img" });
+  svg.append(svgEl("title", {}, "Energy delivered per day, last 30 days"));
+  if (!rows.length) return svg;
+  const energyMax = niceMax(Math.max(...rows.map((r) => r.energy_delivered || 0)));
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const slot = plotW / 30;
+  const firstDay = Math.round(to - 30 * 86400); // local midnights, 30 days back from the end
+  svg.append(
+    svgEl("line", { x1: left, y1: top + plotH, x2: width - right, y2: top + plotH, class: "axis" }),
+    svgEl("text", { x: left - 4, y: top + 8, class: "label end" }, `${energyMax} kWh`),
+  );
+  for (const row of rows) {
+    const index = Math.round((seconds(row.start) - firstDay) / 86400);
+    if (index < 0 || index > 29) continue;
+    const known = row.energy_delivered !== null;
+    const h = known ? (row.energy_delivered / energyMax) * plotH : 3;
+    const rect = svgEl("rect", {
+      x: (left + index * slot + 1).toFixed(1),
+      y: (top + plotH - h).toFixed(1),
+      width: Math.max(1, slot - 2).toFixed(1),
+      height: h.toFixed(1),
+      class: `bar${known ? "" : " gap"}${row.quality.includes("incomplete") ? " partial" : ""}`,
+      "data-start": row.start,
+      "data-energy": known ? row.energy_delivered : "",
+      "data-quality": row.quality,
+    });
+    rect.append(svgEl("title", {}, `${dayMonth(row.start)}: ${barWords(row, "kWh")}`));
+    svg.append(rect);
+    if (index % 7 === 0) svg.append(svgEl("text", { x: left + index * slot + slot / 2, y: height - 6, class: "label middle" }, dayMonth(row.start)));
+  }
+  return svg;
+}
+
+// The interval in progress grows as the meter is read: its bar is the total now less the
+// total at the interval's start.
+function liveBars(view, point, values) {
+  const chart = view.series.get(point === null ? "" : String(point));
+  if (!chart || !chart.rows.length) return;
+  const open = chart.rows[chart.rows.length - 1];
+  if (open.quality !== "open" || open.energy_delivered === null || open.delivered_total === null) return;
+  const total = values.energy_delivered;
+  if (total === null || total === undefined) return;
+  const startTotal = open.delivered_total - open.energy_delivered;
+  const energy = Math.max(0, total - startTotal);
+  if (Math.abs(energy - open.energy_delivered) < 1e-9) return;
+  open.energy_delivered = energy;
+  open.delivered_total = total;
+  const svg = dayChart(chart);
+  chart.svg.replaceWith(svg);
+  chart.svg = svg;
+}
+
 // -- the stream -------------------------------------------------------------------------------
 
 function showMeter(meter) {
@@ -416,11 +646,21 @@ function showAllPoints(points) {
   for (const [id, data] of Object.entries(points || {})) {
     const row = rows.get(id);
     if (row && row.points) showPoints(state.meters.get(id), row, data);
+    if (row && row.history && row.history.details.open) {
+      for (const [point, values] of Object.entries(data)) liveBars(row.history, point, values);
+    }
   }
+}
+
+function historyCycles(cycles) {
+  if (cycles === undefined || cycles === state.history) return;
+  state.history = cycles;
+  for (const row of rows.values()) if (row.history && row.history.details.open) loadHistory(row.history);
 }
 
 function snapshot(data) {
   state.catalogue = data.catalogue;
+  historyCycles(data.history);
   stamp(data.now);
   const main = document.getElementById("buses");
   if (main.querySelector(".loading")) main.replaceChildren();
@@ -433,6 +673,7 @@ function snapshot(data) {
 
 function update(data) {
   stamp(data.now);
+  historyCycles(data.history);
   for (const meter of data.identified || []) showMeter(meter);
   for (const meter of data.meters) showMeter(meter);
   showAllPoints(data.points);
@@ -449,7 +690,7 @@ function reconnectSoon() {
 
 function connect() {
   if (source) source.close();
-  const shown = [...pointsShown].sort().join(",");
+  const shown = [...new Set([...pointsShown, ...historyShown])].sort().join(",");
   source = new EventSource(shown ? `/api/events?points=${encodeURIComponent(shown)}` : "/api/events");
   const current = source;
   source.addEventListener("snapshot", (e) => {

@@ -39,12 +39,13 @@ Alternating the two cancels the drift of a machine that is busy with other work.
 each round's figure is shown too.
 
 With ``--history`` the bridge keeps its interval history (a ``history:`` section, 5-minute
-intervals, in this run's state folder), and the CPU is measured in ``--history-rounds`` rounds
-of two bridges run one after the other on the same meters: one without the history and one
-with it (which first alternates from round to round), each measured over ``--cycles`` poll
-intervals from one interval after every meter has published (the simulators and the broker
-stay up; both bridges run with one ``PYTHONHASHSEED``).
-Alternating cancels the drift of a busy machine;
+intervals, in its own state folder), and the CPU is measured in ``--history-rounds`` rounds
+of two bridges run side by side on the same meters (each gateway answers both, one request at
+a time on its line, as a gateway with two masters does): one without the history and one with
+it (which starts first alternates), measured over the same ``--cycles`` poll intervals from
+one interval after both have published every meter, then stopped (the simulators and the broker stay up; both bridges run
+with one ``PYTHONHASHSEED``). Measured in the same window, the two share whatever else the
+machine does (run one after the other, rounds swung 10 % either way from bridge to bridge);
 ``history_cpu_rise`` is the bridges with a history against those without (the target: under
 5 %), each round's figure shown too. What a boundary's write costs is measured apart,
 by ``bench/history.py``: at 5-minute intervals a window holds a boundary now and then.
@@ -246,49 +247,78 @@ def _window(process: psutil.Process, seconds: float) -> float:
     return _cpu(process) - before
 
 
-def _bridge_round(
+def _bridges_side_by_side(
     folder: Path,
-    config: dict[str, Any],
+    configs: dict[str, dict[str, Any]],
     counts: Counts,
     meters: int,
     args: argparse.Namespace,
-    name: str,
     profile: str | None = None,
-) -> float:
-    """Run one bridge until every meter has published, measure its CPU a cycle over
-    ``--cycles`` poll intervals, stop it (SIGTERM); the CPU a cycle. With ``profile``, the
-    bridge runs under cProfile, which writes there."""
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    with counts.lock:
-        counts.seen.clear()
-    command = [BRIDGE, "run", "--config", str(path)]
-    if profile:
-        command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
+) -> dict[str, float]:
+    """Run a bridge for each of ``configs`` at once, on the same meters (each with a state
+    folder, an MQTT client id and a base topic of its own), until every one has published
+    every meter; measure each one's CPU a cycle over the same ``--cycles`` poll intervals;
+    stop them (SIGTERM). Measured in one window, the bridges share whatever else the
+    machine does at the time. With ``profile``, each runs under cProfile (``profile.NAME``)."""
     # One hash seed for every bridge: dicts and sets laid out alike, so that two processes
     # differ in what they run, not in where their objects fell.
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
-    with (folder / f"{name}.log").open("wb") as log:
-        bridge = subprocess.Popen(command, stdout=log, stderr=log, env=environment)
+    with counts.lock:
+        counts.seen.clear()
+    bridges: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        process = psutil.Process(bridge.pid)
+        for name, config in configs.items():
+            own = {
+                **config,
+                "mqtt": {
+                    **config["mqtt"],
+                    "client_id": f"leviton-bridge-{name}",
+                    "base_topic": f"{config['mqtt']['base_topic']}/{name}",
+                },
+            }
+            path = folder / f"{name}.yaml"
+            path.write_text(yaml.safe_dump(own))
+            state = folder / f"state-{name}"
+            state.mkdir(exist_ok=True)
+            command = [BRIDGE, "run", "--config", str(path)]
+            if profile:
+                command = [sys.executable, "-m", "cProfile", "-o", f"{profile}.{name}", *command]
+            with (folder / f"{name}.log").open("ab") as log:
+                bridges[name] = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=log,
+                    env={**environment, "STATE_DIRECTORY": str(state)},
+                )
+        processes = {name: psutil.Process(bridge.pid) for name, bridge in bridges.items()}
         started = time.monotonic()
-        while len(counts.seen) < meters:
-            if bridge.poll() is not None:
-                raise SystemExit(f"the bridge exited ({bridge.returncode}): see {name}.log")
+        while len(counts.seen) < meters * len(bridges):
+            for name, bridge in bridges.items():
+                if bridge.poll() is not None:
+                    raise SystemExit(f"the bridge exited ({bridge.returncode}): see {name}.log")
             if time.monotonic() - started > max(120, 6 * args.interval):
-                raise SystemExit(f"only {len(counts.seen)} of {meters} meters published")
+                raise SystemExit(
+                    f"only {len(counts.seen)} of {meters * len(bridges)} meter states published"
+                )
             time.sleep(0.2)
         # A cycle's grace: a fresh history first identifies and starts every meter's series.
         time.sleep(args.interval)
-        cpu = _window(process, args.cycles * args.interval) / args.cycles
-        bridge.send_signal(signal.SIGTERM)
-        bridge.wait(timeout=60)
+        before = {name: _cpu(process) for name, process in processes.items()}
+        time.sleep(args.cycles * args.interval)
+        cpu = {
+            name: (_cpu(process) - before[name]) / args.cycles
+            for name, process in processes.items()
+        }
+        for bridge in bridges.values():
+            bridge.send_signal(signal.SIGTERM)
+        for bridge in bridges.values():
+            bridge.wait(timeout=60)
         return cpu
     finally:
-        if bridge.poll() is None:
-            bridge.kill()
-            bridge.wait()
+        for bridge in bridges.values():
+            if bridge.poll() is None:
+                bridge.kill()
+                bridge.wait()
 
 
 def run_history(args: argparse.Namespace, mosquitto: str) -> int:
@@ -296,8 +326,8 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
     meters = args.gateways * (args.s2000 + args.s8000)
     print(
         f"{meters} meters polled every {args.interval:g} s: {args.history_rounds} rounds of a "
-        f"bridge without the history and one with it (in turns which first), {args.cycles} "
-        "cycles each",
+        f"bridge without the history and one with it side by side on the same meters, "
+        f"{args.cycles} cycles each",
         flush=True,
     )
     rounds: list[tuple[float, float]] = []
@@ -338,25 +368,20 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
             counts = Counts()
             subscriber = _subscriber(port, counts)
             with_history = {**base, "history": {"interval": 5}}
+            configs = {"off": base, "on": with_history}
             for number in range(args.history_rounds):
-                # Which runs first alternates too: a bridge started right after another (its
-                # shutdown, the simulators' connections) must not favour either.
-                if number % 2 == 0:
-                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
-                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
-                else:
-                    on = _bridge_round(folder, with_history, counts, meters, args, f"on{number}")
-                    off = _bridge_round(folder, base, counts, meters, args, f"off{number}")
+                # Which starts first (and so which meets the other's requests on the lines
+                # first) alternates from round to round.
+                order = dict(reversed(configs.items())) if number % 2 else configs
+                cpu = _bridges_side_by_side(folder, order, counts, meters, args)
+                off, on = cpu["off"], cpu["on"]
                 rounds.append((off, on))
-                if args.profile and number == args.history_rounds - 1:
-                    # Measured apart: cProfile slows the bridge, its figure is not a round's.
-                    _bridge_round(
-                        folder, with_history, counts, meters, args, "profile", args.profile
-                    )
                 print(
                     f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({on / off - 1:+.1%})",
                     flush=True,
                 )
+            if args.profile:  # apart: cProfile slows the bridges, its figures are not a round's
+                _bridges_side_by_side(folder, configs, counts, meters, args, args.profile)
         finally:
             if subscriber is not None:
                 subscriber.disconnect()
@@ -575,7 +600,11 @@ def main() -> int:
     parser.add_argument(
         "--baud", type=int, default=9600, help="emulated RS485 line speed (0: no line)"
     )
-    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the bridge here")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="write a cProfile of the bridge here (with --history: FILE.off and FILE.on)",
+    )
     parser.add_argument(
         "--page",
         action="store_true",

@@ -158,8 +158,10 @@ class MeterLog:
         self.program_id: int | None = None
         self.seen = False
         """The meter has been read (now or by an earlier run): its boundaries get rows."""
-        self.prev: Reading | None = None
-        """The last real reading of the series as it runs now (None after a restart)."""
+        self._prev: Reading | None = None
+        self._latest: tuple[Snapshot, list[int | None]] | None = None
+        """A poll within the interval in progress whose ``Reading`` is made only when asked
+        for (``prev``): most polls are followed by another before anything needs it."""
         self.open_start = since
         self.open_count = 0
         self.open_peaks: list[float | None] = []
@@ -179,6 +181,20 @@ class MeterLog:
         self.suppressed_seen: int | None = None
         self.facts_changed = False
         """Series or program id changed: the store is told."""
+
+    @property
+    def prev(self) -> Reading | None:
+        """The last real reading of the series as it runs now (None after a restart)."""
+        latest = self._latest
+        if latest is not None:
+            self._latest = None
+            self._prev = reading_of(*latest)
+        return self._prev
+
+    @prev.setter
+    def prev(self, reading: Reading | None) -> None:
+        self._latest = None
+        self._prev = reading
 
     # -- what the store knew -------------------------------------------------------------------
 
@@ -253,11 +269,54 @@ class MeterLog:
             # The guard held a total back: this poll repeats the last good totals.
             self.break_pending = True
             return
-        if self.series is None:
+        series = self.series
+        if series is None:
             self.identified(state)
-            if self.series is None:
+            series = self.series
+            if series is None:
                 return
-        self.add(reading_of(snapshot, self.series))
+        when = snapshot.time
+        if (
+            when < self.open_start + self.interval_s
+            and self.seen
+            and not self.break_pending
+            and not self.unresolved
+        ):
+            latest = self._latest
+            last = latest[0].time if latest is not None else None
+            if last is None and self._prev is not None:
+                last = self._prev.time
+            if last is not None and when > last:
+                # Within the interval in progress, after a reading: what ``add`` does, without
+                # making a ``Reading`` that the next poll would replace (every meter, every
+                # poll).
+                self.open_count += 1
+                self._fold_peaks(snapshot, series)
+                self._latest = (snapshot, series)
+                return
+        self.add(reading_of(snapshot, series))
+
+    def _fold_peaks(self, snapshot: Snapshot, series: list[int | None]) -> None:
+        """The interval's peaks with a poll's (as ``reading_of`` and ``add`` take them)."""
+        peaks = self.open_peaks
+        if series is OWN or series == OWN:
+            if len(peaks) != 1:
+                peaks = self.open_peaks = [None]
+            new = _number(snapshot.readings.get("peak_demand"))
+            old = peaks[0]
+            if old is None or (new is not None and new > old):
+                peaks[0] = new
+            return
+        if len(peaks) != len(series):
+            peaks = self.open_peaks = [None] * len(series)
+        points = snapshot.points
+        for index, point in enumerate(series):
+            values = points.get(point) if point is not None else None
+            power = values.get("power") if values is not None else None
+            new = None if power is None else power / 1000
+            old = peaks[index]
+            if old is None or (new is not None and new > old):
+                peaks[index] = new
 
     def add(self, reading: Reading) -> None:
         """A real reading of every series."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -100,13 +101,20 @@ def test_the_examples_section_uncommented_is_a_good_config(tmp_path: Path) -> No
     ``check-config`` names the server: the example cannot rot into a clash."""
     example = (REPOSITORY / "leviton-bridge.example.yaml").read_text(encoding="utf-8")
     head, block = example.split("# modbus_server:")
-    lines = ["modbus_server:" + block.splitlines()[0]]
-    for line in block.splitlines()[1:]:
+    block_lines = block.splitlines()
+    # The block ends where the next commented section (``# history:``, ...) starts.
+    end = next(
+        (i for i, line in enumerate(block_lines) if i and re.match(r"# [a-z_]+:", line)),
+        len(block_lines),
+    )
+    lines = ["modbus_server:" + block_lines[0]]
+    for line in block_lines[1:end]:
         if line.startswith("#   ") and not line.startswith("#    "):
             line = line[1:]  # a key: the comment taken away keeps its indent of two
         elif line.startswith("#     "):
             line = line[1:]
         lines.append(line)
+    lines.extend(block_lines[end:])
     path = tmp_path / "bridge.yaml"
     path.write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
     server = load_config(path).modbus_server

@@ -76,6 +76,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -247,6 +248,73 @@ def _window(process: psutil.Process, seconds: float) -> float:
     return _cpu(process) - before
 
 
+@dataclass
+class Site:
+    """The simulated gateways and the broker a benchmark's bridges talk to."""
+
+    folder: Path
+    port: int
+    """The broker's."""
+    config: dict[str, Any]
+    """A bridge's configuration for every gateway's meters, publishing to the broker."""
+    counts: Counts
+
+
+@contextlib.contextmanager
+def _site(args: argparse.Namespace, mosquitto: str) -> Iterator[Site]:
+    """Start mosquitto, the simulated gateways (this script with ``simulators``, one helper
+    process) and a subscriber that counts what is published; stop them all afterwards."""
+    with tempfile.TemporaryDirectory(prefix="leviton-scale-") as folder_name:
+        folder = Path(folder_name)
+        port = _free_port()
+        config_file = folder / "mosquitto.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        config_file.write_text("\n".join(lines) + "\n")
+        broker = subprocess.Popen([mosquitto, "-c", str(config_file)], stderr=subprocess.DEVNULL)
+        simulators = subprocess.Popen(
+            [sys.executable, __file__, "simulators", *(a for a in sys.argv[1:] if a != "run")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        subscriber: mqtt.Client | None = None
+        try:
+            assert simulators.stdout is not None
+            ports = json.loads(simulators.stdout.readline())["ports"]
+            config: dict[str, Any] = {
+                "log_level": "warning",
+                "buses": [
+                    {
+                        "name": f"gw{index + 1:02d}",
+                        "connect": f"tcp://127.0.0.1:{gateway}",
+                        "poll_interval": args.interval,
+                        "meters": [
+                            {"unit": unit} for unit in range(1, args.s2000 + args.s8000 + 1)
+                        ],
+                    }
+                    for index, gateway in enumerate(ports)
+                ],
+                "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "base_topic": BASE},
+            }
+            counts = Counts()
+            subscriber = _subscriber(port, counts)
+            yield Site(folder, port, config, counts)
+        finally:
+            if subscriber is not None:
+                subscriber.disconnect()
+                subscriber.loop_stop()
+            if simulators.stdin is not None:
+                simulators.stdin.close()
+            try:
+                simulators.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                simulators.kill()
+            broker.terminate()
+            broker.wait(timeout=10)
+
+
 def _bridges_side_by_side(
     folder: Path,
     configs: dict[str, dict[str, Any]],
@@ -331,71 +399,25 @@ def run_history(args: argparse.Namespace, mosquitto: str) -> int:
         flush=True,
     )
     rounds: list[tuple[float, float]] = []
-    with tempfile.TemporaryDirectory(prefix="leviton-scale-") as folder_name:
-        folder = Path(folder_name)
-        port = _free_port()
-        config_file = folder / "mosquitto.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        config_file.write_text("\n".join(lines) + "\n")
-        broker = subprocess.Popen([mosquitto, "-c", str(config_file)], stderr=subprocess.DEVNULL)
-        simulators = subprocess.Popen(
-            [sys.executable, __file__, "simulators", *(a for a in sys.argv[1:] if a != "run")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        subscriber: mqtt.Client | None = None
-        try:
-            assert simulators.stdout is not None
-            ports = json.loads(simulators.stdout.readline())["ports"]
-            base: dict[str, Any] = {
-                "log_level": "warning",
-                "buses": [
-                    {
-                        "name": f"gw{index + 1:02d}",
-                        "connect": f"tcp://127.0.0.1:{gateway}",
-                        "poll_interval": args.interval,
-                        "meters": [
-                            {"unit": unit} for unit in range(1, args.s2000 + args.s8000 + 1)
-                        ],
-                    }
-                    for index, gateway in enumerate(ports)
-                ],
-                "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "base_topic": BASE},
-            }
-            counts = Counts()
-            subscriber = _subscriber(port, counts)
-            with_history = {**base, "history": {"interval": 5}}
-            configs = {"off": base, "on": with_history}
-            for number in range(args.history_rounds):
-                # Which starts first (and so which meets the other's requests on the lines
-                # first) alternates from round to round.
-                order = dict(reversed(configs.items())) if number % 2 else configs
-                cpu = _bridges_side_by_side(folder, order, counts, meters, args)
-                off, on = cpu["off"], cpu["on"]
-                rounds.append((off, on))
-                print(
-                    f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({on / off - 1:+.1%})",
-                    flush=True,
-                )
-            if args.profile:  # apart: cProfile slows the bridges, its figures are not a round's
-                _bridges_side_by_side(folder, configs, counts, meters, args, args.profile)
-        finally:
-            if subscriber is not None:
-                subscriber.disconnect()
-                subscriber.loop_stop()
-            if simulators.stdin is not None:
-                simulators.stdin.close()
-            try:
-                simulators.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                simulators.kill()
-            broker.terminate()
-            broker.wait(timeout=10)
+    with _site(args, mosquitto) as site:
+        with_history = {**site.config, "history": {"interval": 5}}
+        configs = {"off": site.config, "on": with_history}
+        for number in range(args.history_rounds):
+            # Which starts first (and so which meets the other's requests on the lines first)
+            # alternates from round to round.
+            order = dict(reversed(configs.items())) if number % 2 else configs
+            cpu = _bridges_side_by_side(site.folder, order, site.counts, meters, args)
+            off, on = cpu["off"], cpu["on"]
+            rounds.append((off, on))
+            rise = f"{on / off - 1:+.1%}" if off else "too small to tell"
+            print(f"  round {number + 1}: {off:.3f} -> {on:.3f} s ({rise})", flush=True)
+        if args.profile:  # apart: cProfile slows the bridges, its figures are not a round's
+            _bridges_side_by_side(site.folder, configs, site.counts, meters, args, args.profile)
     off = statistics.fmean(o for o, _ in rounds)
     on = statistics.fmean(o for _, o in rounds)
+    if not off:
+        print("history: the bridge used too little CPU to compare (more meters, more cycles)")
+        return 2
     rise = on / off - 1
     print(
         f"history: bridge CPU {off:.3f} s a cycle without it, {on:.3f} s with it: {rise:+.1%} "
@@ -423,48 +445,16 @@ def run(args: argparse.Namespace) -> int:
         f"{args.interval:g} s; measuring {args.cycles} cycles",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="leviton-scale-") as folder_name:
-        folder = Path(folder_name)
-        port = _free_port()
-        config = folder / "mosquitto.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        config.write_text("\n".join(lines) + "\n")
-        broker = subprocess.Popen([mosquitto, "-c", str(config)], stderr=subprocess.DEVNULL)
-        simulators = subprocess.Popen(
-            [sys.executable, __file__, "simulators", *(a for a in sys.argv[1:] if a != "run")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    with _site(args, mosquitto) as site:
+        folder, counts = site.folder, site.counts
         bridge: subprocess.Popen[bytes] | None = None
-        subscriber: mqtt.Client | None = None
         try:
-            assert simulators.stdout is not None
-            ports = json.loads(simulators.stdout.readline())["ports"]
-            bridge_config = {
-                "log_level": "warning",
-                "buses": [
-                    {
-                        "name": f"gw{index + 1:02d}",
-                        "connect": f"tcp://127.0.0.1:{gateway}",
-                        "poll_interval": args.interval,
-                        "meters": [
-                            {"unit": unit} for unit in range(1, args.s2000 + args.s8000 + 1)
-                        ],
-                    }
-                    for index, gateway in enumerate(ports)
-                ],
-                "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "base_topic": BASE},
-            }
+            bridge_config = dict(site.config)
             page_port = _free_port()
             if args.page:
                 bridge_config["http"] = {"listen": f"127.0.0.1:{page_port}"}
             config_path = folder / "bridge.yaml"
             config_path.write_text(yaml.safe_dump(bridge_config))
-            counts = Counts()
-            subscriber = _subscriber(port, counts)
             log = (folder / "bridge.log").open("wb")
             command = [BRIDGE, "run", "--config", str(config_path)]
             if args.profile:  # cProfile the bridge's main thread (asyncio: polling, publishing)
@@ -515,20 +505,9 @@ def run(args: argparse.Namespace) -> int:
             bridge.send_signal(signal.SIGTERM)
             code = bridge.wait(timeout=30)
         finally:
-            if subscriber is not None:
-                subscriber.disconnect()
-                subscriber.loop_stop()
             if bridge is not None and bridge.poll() is None:
                 bridge.kill()
                 bridge.wait()
-            if simulators.stdin is not None:
-                simulators.stdin.close()
-            try:
-                simulators.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                simulators.kill()
-            broker.terminate()
-            broker.wait(timeout=10)
 
     cpu_per_cycle = (cpu_after - cpu_before) / args.cycles
     msgs_per_s = counts.messages / window

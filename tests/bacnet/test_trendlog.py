@@ -5,7 +5,6 @@ goes silent for two intervals (failure records, never zeros)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -36,13 +35,11 @@ from leviton_bridge.bacnet.ede import ede_text
 from leviton_bridge.daemon import Bridge, parse
 from leviton_bridge.history.face import HistoryFace
 from leviton_bridge.simulator import MeterSimulator
-from leviton_driver import Clocks
-from tests.support import PATIENCE, free_port, until
+from tests.history.conftest import EPOCH, INTERVAL, start_site
+from tests.support import free_port, until
 from tests.support.inprocess import StartSimulator
 from tests.support.statuspage import HeldClock
 
-INTERVAL = 300
-EPOCH = 1_795_000_000 - 1000
 DEVICE_INSTANCE = 59017
 
 
@@ -95,43 +92,30 @@ async def site(start_simulator: StartSimulator) -> AsyncIterator[Site]:
     )
     port = free_port(socket.SOCK_DGRAM)
     page = f"127.0.0.1:{free_port()}"
-    config = parse(
-        {
-            "buses": [
-                {
-                    "name": "basement",
-                    "connect": f"{url}?timeout=0.2",
-                    "poll_interval": 0.1,
-                    "offline_after": 1,
-                    "meters": [{"unit": 1, "name": "Unit 1A"}, {"unit": 2, "name": "Panel"}],
-                }
-            ],
-            "bacnet": {
-                "address": f"127.0.0.1/32:{port}",
-                "device_instance": DEVICE_INSTANCE,
-                "trend_log_buffer": 12,
-            },
-            "http": {"listen": page},
-            "history": {"interval": INTERVAL // 60},
+    config = {
+        "buses": [
+            {
+                "name": "basement",
+                "connect": f"{url}?timeout=0.2",
+                "poll_interval": 0.1,
+                "offline_after": 1,
+                "meters": [{"unit": 1, "name": "Unit 1A"}, {"unit": 2, "name": "Panel"}],
+            }
+        ],
+        "bacnet": {
+            "address": f"127.0.0.1/32:{port}",
+            "device_instance": DEVICE_INSTANCE,
+            "trend_log_buffer": 12,
         },
-        "test",
-    )
-    bridge = Bridge(config)
-    clocks = Clocks(monotonic=clock, wall=lambda: EPOCH + clock.now)
-    for poller in bridge.pollers:
-        poller.meter_clocks = clocks
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    started = asyncio.create_task(bridge.started.wait())
-    await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED, timeout=PATIENCE)
-    if task.done():
-        task.result()
+        "http": {"listen": page},
+        "history": {"interval": INTERVAL // 60},
+    }
+    history_site = await start_site(config, sim, clock)
     try:
-        yield Site(bridge, sim, clock, Address(f"127.0.0.1:{port}"), f"http://{page}")
+        yield Site(history_site.bridge, sim, clock, Address(f"127.0.0.1:{port}"), f"http://{page}")
     finally:
-        stop.set()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, PATIENCE)
+            await history_site.close()
 
 
 async def read_range(

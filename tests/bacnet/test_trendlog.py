@@ -35,7 +35,7 @@ from leviton_bridge.bacnet.ede import ede_text
 from leviton_bridge.daemon import Bridge, parse
 from leviton_bridge.history.face import HistoryFace
 from leviton_bridge.simulator import MeterSimulator
-from tests.history.conftest import EPOCH, INTERVAL, start_site
+from tests.history.conftest import EPOCH, INTERVAL, move_clock, start_site
 from tests.support import free_port, until
 from tests.support.inprocess import StartSimulator
 from tests.support.statuspage import HeldClock
@@ -59,7 +59,7 @@ class Site:
 
     async def at(self, wall: float) -> None:
         """Move the meters' clock to ``wall``; wait until they have been read there."""
-        self.clock.now = wall - EPOCH
+        await move_clock(self.bridge, self.clock, wall)
         poller = self.bridge.pollers[0]
         await poller.wait_for_cycle(poller.cycles + 2)
 
@@ -171,8 +171,8 @@ async def test_the_trend_log_reads_what_the_store_and_the_api_hold(site: Site) -
             silence = site.sim.silence(1)  # not read at the boundaries 8 and 9
             await until(lambda: not site.bridge.states[0].available, "unit 1 offline")
         if number == 10 and silence is not None:
+            await move_clock(site.bridge, site.clock, boundary)
             silence()
-            site.clock.now = boundary - EPOCH
             # Back at the boundary 10 (a meter that was offline is tried again after a few
             # polls, not at once).
             await until(lambda: site.bridge.states[0].available, "unit 1 answering again")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from leviton_bridge.core.meter_state import CycleReport
 from leviton_bridge.daemon import Bridge, parse
 from leviton_bridge.history.face import HistoryFace
 from leviton_bridge.simulator import MeterSimulator
@@ -62,9 +63,13 @@ class HistorySite:
         poller = self.bridge.pollers[0]
         await poller.wait_for_cycle(poller.cycles + cycles)
 
+    async def move_clock(self, wall: float) -> None:
+        """Move the meters' clock to ``wall`` between two poll cycles."""
+        await move_clock(self.bridge, self.clock, wall)
+
     async def at(self, wall: float) -> None:
         """Move the meters' clock to ``wall``; wait until they have been read there."""
-        self.clock.now = wall - EPOCH
+        await self.move_clock(wall)
         await self.polled()
 
     async def written(self, boundary: int) -> None:
@@ -84,6 +89,26 @@ class HistorySite:
     async def close(self) -> None:
         self.stop.set()
         await asyncio.wait_for(asyncio.shield(self.task), PATIENCE)
+
+
+async def move_clock(bridge: Bridge, clock: HeldClock, wall: float) -> None:
+    """Move the meters' clock to ``wall`` at the end of a poll cycle, when no read is in
+    flight: a read answered before the move but stamped after it would be a reading of the
+    old moment at the new one (on a held clock that jumps minutes; milliseconds on a real
+    one)."""
+    poller = bridge.pollers[0]
+    moved = asyncio.Event()
+
+    def move(_report: CycleReport) -> None:
+        if not moved.is_set():
+            clock.now = wall - EPOCH
+            moved.set()
+
+    poller.cycle_listeners.append(move)
+    try:
+        await asyncio.wait_for(moved.wait(), PATIENCE)
+    finally:
+        poller.cycle_listeners.remove(move)
 
 
 def site_config(url: str, *meters: dict[str, Any], **history: Any) -> dict[str, Any]:

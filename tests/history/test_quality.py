@@ -17,7 +17,7 @@ from leviton_bridge.simulator import MeterSimulator, MeterSpec
 from tests.support import PATIENCE, until
 from tests.support.statuspage import HeldClock
 
-from .conftest import EPOCH, INTERVAL, HistorySite, site_config, start_site
+from .conftest import INTERVAL, HistorySite, site_config, start_site
 
 Lab = tuple[MeterSimulator, str, HeldClock]
 
@@ -117,7 +117,7 @@ async def test_an_interval_offline_throughout_is_a_gap_its_energy_still_counted_
     await offline(site, 1, answering=False)
     await site.at(b1 + 10)
     await site.at(b2 - 10)  # the second meter is read; the first is not
-    clock.now = b2 + 50 - EPOCH
+    await site.move_clock(b2 + 50)
     undo()
     await offline(site, 1, answering=True)
     back = register(meter.energy_delivered())
@@ -274,7 +274,7 @@ async def test_a_meter_back_after_days_offline_brings_every_row(
     undo = sim.silence(1)
     await offline(site, 1, answering=False)
     days = 3 * 86400
-    clock.now = b0 + days + 60 - EPOCH
+    await site.move_clock(b0 + days + 60)
     undo()
     await offline(site, 1, answering=True)
     back = register(meter.energy_delivered())

@@ -81,6 +81,9 @@ async def start_local_broker(stack: AsyncExitStack) -> tuple[str, str]:
             str(config),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            # Its own session: Ctrl-C reaches the demo alone, which stops the bridge first and
+            # the broker after (else the bridge says it lost the broker on the way out).
+            start_new_session=True,
         )
 
         async def stop() -> None:
